@@ -1,0 +1,60 @@
+"""report-verification: report a code or CLI, by id or by number, and read a verification's state.
+
+Routes ``PUT /verifications/{id}``, ``PUT /verifications/number/{phoneNumber}``, ``GET /verifications/{id}``;
+a direct invocation with ``code`` or ``cli`` reports, one with only ``id`` reads the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from phone_verification import api, runtime
+from phone_verification.commands import ANONYMOUS, InvalidRequest, report_command, verification_id
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.put("/verifications/<id>")
+def report_by_id(id: str) -> api.Response[str]:
+    event = router.current_event
+    command = report_command(
+        api.read_json(event), owner=api.caller(event), verification=api.path_parameter(event, "id")
+    )
+    return api.json_response(200, runtime.current().service.report(command).to_json())
+
+
+@router.put("/verifications/number/<phoneNumber>")
+def report_by_number(phoneNumber: str) -> api.Response[str]:
+    event = router.current_event
+    command = report_command(
+        api.read_json(event), owner=api.caller(event), phone_number=api.path_parameter(event, "phoneNumber")
+    )
+    return api.json_response(200, runtime.current().service.report(command).to_json())
+
+
+@router.get("/verifications/<id>")
+def status(id: str) -> api.Response[str]:
+    event = router.current_event
+    verification = verification_id(api.path_parameter(event, "id"))
+    return api.json_response(200, runtime.current().service.status(verification, api.caller(event)).to_json())
+
+
+def report_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not isinstance(event, Mapping):
+        raise InvalidRequest("The input must be a JSON object.")
+    owner = event.get("owner")
+    owner = owner if isinstance(owner, str) and owner else ANONYMOUS
+    service = runtime.current().service
+    if "code" not in event and "cli" not in event:
+        return service.status(verification_id(event.get("id")), owner).to_json()
+    command = report_command(
+        event, owner=owner, verification=event.get("id"), phone_number=event.get("phoneNumber")
+    )
+    return service.report(command).to_json()
+
+
+lambda_handler = api.entrypoint(router, report_direct)

@@ -1,0 +1,45 @@
+"""start-verification: ``POST /verifications`` and direct invocation (Step Functions, lambda:Invoke)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from phone_verification import api, idempotency, runtime
+from phone_verification.commands import ANONYMOUS, start_command
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.post("/verifications")
+def start_http() -> api.Response[str]:
+    event = router.current_event
+    command = start_command(
+        api.read_json(event),
+        owner=api.caller(event),
+        idempotency_key_value=event.headers.get("idempotency-key"),
+    )
+    result = idempotency.start(runtime.current(), command, router.lambda_context)
+    headers = {"Location": f"/verifications/{result['id']}"}
+    if result.pop(idempotency.REPLAYED, False):
+        headers["Idempotent-Replayed"] = "true"
+    return api.json_response(201, result, headers)
+
+
+def start_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A direct caller is trusted by IAM (lambda:InvokeFunction) and may name who can report later.
+    owner = event.get("owner") if isinstance(event, Mapping) else None
+    command = start_command(
+        event,
+        owner=owner if isinstance(owner, str) and owner else ANONYMOUS,
+        idempotency_key_value=event.get("idempotencyKey") if isinstance(event, Mapping) else None,
+    )
+    result = idempotency.start(runtime.current(), command, context)
+    result.pop(idempotency.REPLAYED, None)
+    return result
+
+
+lambda_handler = api.entrypoint(router, start_direct)

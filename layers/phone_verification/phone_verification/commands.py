@@ -1,0 +1,137 @@
+"""What callers ask for, read from request JSON into typed commands (the one place input is validated).
+
+HTTP bodies and direct invocations (Step Functions) share these readers, so both get the same rules
+and the same ``InvalidRequest`` messages. Unknown fields are ignored, as Sinch does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidRequest, VerificationNotFound
+
+__all__ = ["ANONYMOUS", "InvalidRequest", "ReportCommand", "StartCommand", "report_command", "start_command"]
+from .sinch import Method
+
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
+# Sinch puts the reference in a URL path segment; unreserved characters keep it unambiguous there.
+_REFERENCE = re.compile(r"[A-Za-z0-9._~-]{1,100}")
+_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartCommand:
+    phone_number: str
+    method: Method = Method.SMS
+    reference: str | None = None
+    locale: str | None = None
+    code: str | None = None
+    owner: str = ANONYMOUS
+    idempotency_key: str | None = None
+    task_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StartCommand(method={self.method.value!r}, reference={self.reference!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportCommand:
+    verification_id: str | None = None
+    phone_number: str | None = None
+    code: str | None = None
+    cli: str | None = None
+    owner: str = ANONYMOUS
+
+    def __repr__(self) -> str:
+        return f"ReportCommand(verification_id={self.verification_id!r})"
+
+
+def _object(body: object) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def _optional_text(body: Mapping[str, Any], name: str, pattern: re.Pattern[str], hint: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidRequest(f"{name} {hint}", http_status=422)
+    return value
+
+
+def verification_id(value: object) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        # An id we could never have issued is simply unknown: same answer as any other unknown id.
+        raise VerificationNotFound()
+    return value
+
+
+def idempotency_key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.", http_status=422)
+    return value
+
+
+def start_command(
+    body: object, *, owner: str = ANONYMOUS, idempotency_key_value: object = None, task_token: object = None
+) -> StartCommand:
+    data = _object(body)
+    number = data.get("phoneNumber")
+    if number is None:
+        raise InvalidRequest("phoneNumber is required.", http_status=422)
+    if not isinstance(number, str):
+        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.", http_status=422)
+    raw_method = data.get("method", "sms")
+    try:
+        method = Method(raw_method.lower()) if isinstance(raw_method, str) else None
+    except ValueError:
+        method = None
+    if method is None:
+        raise InvalidRequest("method must be one of sms, flashcall, callout, whatsapp.", http_status=422)
+    code = data.get("code")
+    if code is not None and method is not Method.SMS:
+        raise InvalidRequest("code can only be chosen for sms verifications.", http_status=422)
+    if code is not None and not isinstance(code, str):
+        raise InvalidRequest("code must be a string.", http_status=422)
+    if task_token is not None and (not isinstance(task_token, str) or not 1 <= len(task_token) <= 4096):
+        raise InvalidRequest("taskToken must be a Step Functions task token.", http_status=422)
+    return StartCommand(
+        phone_number=number,
+        method=method,
+        reference=_optional_text(data, "reference", _REFERENCE, "must be 1-100 letters, digits or . _ ~ -"),
+        locale=_optional_text(data, "locale", _LOCALE, "must be a language tag such as en-US."),
+        code=code,
+        owner=owner,
+        idempotency_key=idempotency_key(idempotency_key_value),
+        task_token=task_token,
+    )
+
+
+def report_command(
+    body: object, *, owner: str = ANONYMOUS, verification: object = None, phone_number: object = None
+) -> ReportCommand:
+    data = _object(body)
+    code, cli = data.get("code"), data.get("cli")
+    if (code is None) == (cli is None):
+        raise InvalidRequest("Give either code (sms, callout, whatsapp) or cli (flashcall).", http_status=422)
+    for name, value in (("code", code), ("cli", cli)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequest(f"{name} must be a string.", http_status=422)
+    if phone_number is not None and not isinstance(phone_number, str):
+        raise InvalidRequest("phoneNumber must be an E.164 string.", http_status=422)
+    return ReportCommand(
+        verification_id=verification_id(verification) if verification is not None else None,
+        phone_number=phone_number,
+        code=code,
+        cli=cli,
+        owner=owner,
+    )

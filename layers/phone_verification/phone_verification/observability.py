@@ -1,0 +1,54 @@
+"""Powertools Logger, Tracer and Metrics, configured once for the whole package.
+
+Nothing here logs request bodies, codes, CLIs, secrets or full numbers: modules log ids, methods, masked
+numbers and error codes only. The package's stdlib loggers (Sinch client, store) are routed through the
+Powertools Logger so every line is structured JSON with the correlation id.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from .sinch import SinchCall
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"phone_verification"})
+
+_OUTCOME_METRICS = {
+    "started": "VerificationStarted",
+    "verified": "VerificationSucceeded",
+    "failed": "VerificationFailed",
+    "refused": "VerificationRefused",
+    "sinch_report_failed": "SinchReportFailed",
+}
+
+
+class MetricOutcomes:
+    """EMF metrics per outcome, with the method (and reason) as dimensions."""
+
+    def record(self, outcome: str, method: str, reason: str | None = None) -> None:
+        name = _OUTCOME_METRICS.get(outcome, outcome)
+        # One EMF document per outcome: dimensions differ between outcomes, and a shared blob would
+        # force one dimension set on all of them.
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="service", value=metrics.service or "phone-verification")
+            metric.add_dimension(name="method", value=method)
+            if reason:
+                metric.add_dimension(name="reason", value=reason)
+
+
+def record_sinch_call(call: SinchCall) -> None:
+    """Service-level counters behind the "Sinch failure rate" alarm."""
+    metrics.add_metric(name="SinchRequests", unit=MetricUnit.Count, value=1)
+    if call.http_status is None or call.http_status in (401, 429) or call.http_status >= 500:
+        metrics.add_metric(name="ProviderFailure", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,65 @@
+"""Phone numbers: E.164 validation with Google's libphonenumber rules, country checks and masking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from .errors import DestinationDenied, InvalidRequest
+
+# Types that cannot receive an SMS or a verification call, or that are classic toll-fraud targets.
+_REFUSED_TYPES = frozenset(
+    {
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.PAGER,
+        PhoneNumberType.UAN,
+        PhoneNumberType.VOICEMAIL,
+    }
+)
+_MAX_INPUT_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    e164: str
+    country: str | None
+
+    @property
+    def masked(self) -> str:
+        return mask(self.e164)
+
+    def __repr__(self) -> str:
+        return f"PhoneNumber({self.masked!r}, country={self.country!r})"
+
+
+def parse(value: object, *, allowed_countries: frozenset[str] = frozenset()) -> PhoneNumber:
+    """A valid number in E.164 form, or ``InvalidRequest`` / ``DestinationDenied`` saying why not."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.", http_status=422)
+    text = value.strip()
+    if len(text) > _MAX_INPUT_LENGTH or not text.startswith("+"):
+        raise InvalidRequest("phoneNumber must be in E.164 form: '+', country code, number.", http_status=422)
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidRequest("phoneNumber is not a phone number.", http_status=422) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidRequest("phoneNumber is not a valid phone number.", http_status=422)
+    country = phonenumbers.region_code_for_number(number)
+    if allowed_countries and country not in allowed_countries:
+        raise DestinationDenied("Verifications to this country are not allowed.")
+    if phonenumbers.number_type(number) in _REFUSED_TYPES:
+        raise DestinationDenied("This type of number cannot be verified.")
+    return PhoneNumber(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country)
+
+
+def mask(e164: str) -> str:
+    """``+46*******01``: the country code's first digits and the last two, enough to tell numbers apart."""
+    digits = e164.removeprefix("+")
+    if len(digits) <= 4:
+        return "+" + "*" * len(digits)
+    return "+" + digits[:2] + "*" * (len(digits) - 4) + digits[-2:]

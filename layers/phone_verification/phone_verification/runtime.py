@@ -1,0 +1,97 @@
+"""Wiring: settings, AWS clients, the Sinch client and the service, built once per execution environment.
+
+Nothing is created at import time. The first invocation builds everything (that is the cold start's
+share of the work) and warm invocations reuse it, including the Sinch client's HTTP connection pool and
+the cached secret. Tests and the local stack replace the pieces through ``configure``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from .service import VerificationService
+    from .sinch_secret import SecretsManagerCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    settings: Settings
+    service: VerificationService
+    credentials: SecretsManagerCredentials | None
+    idempotency: DynamoDBPersistenceLayer
+
+
+_lock = threading.Lock()
+_current: Dependencies | None = None
+
+
+def _aws_client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts and the standard retry mode: DynamoDB and Secrets Manager answer in milliseconds,
+    # and a stuck call must fail well inside API Gateway's 30 s.
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def build(settings: Settings | None = None) -> Dependencies:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from .observability import MetricOutcomes, record_sinch_call
+    from .service import VerificationService
+    from .sinch import SinchClient
+    from .sinch_secret import SecretsManagerCredentials
+    from .store import VerificationStore
+
+    settings = settings or Settings.from_env()
+    dynamodb = _aws_client("dynamodb")
+    credentials = SecretsManagerCredentials(
+        settings.sinch_secret_arn,
+        client=_aws_client("secretsmanager"),
+        max_age=settings.secret_max_age_seconds,
+    )
+    sinch = SinchClient(
+        credentials,
+        base_url=settings.sinch_base_url,
+        auth_scheme=settings.sinch_auth_scheme,
+        connect_timeout=settings.sinch_connect_timeout_seconds,
+        read_timeout=settings.sinch_read_timeout_seconds,
+        on_call=record_sinch_call,
+    )
+    service = VerificationService(
+        settings=settings,
+        store=VerificationStore(settings.table_name, dynamodb),
+        sinch=sinch,
+        keys=credentials,
+        outcomes=MetricOutcomes(),
+    )
+    idempotency = DynamoDBPersistenceLayer(
+        table_name=settings.table_name, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb
+    )
+    return Dependencies(settings=settings, service=service, credentials=credentials, idempotency=idempotency)
+
+
+def current() -> Dependencies:
+    """The dependencies of this execution environment, built on first use."""
+    global _current  # noqa: PLW0603 - one set of clients per execution environment is the point
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = build()
+    return _current
+
+
+def configure(factory: Callable[[], Dependencies] | None) -> None:
+    """Replace (or with None, forget) the dependencies; for tests and the local stack."""
+    global _current  # noqa: PLW0603
+    with _lock:
+        _current = factory() if factory is not None else None

@@ -1,0 +1,134 @@
+"""The package's configuration: one validated object read from the environment once per cold start.
+
+Every value has the design's default except the two that name the deployment's own resources
+(``TABLE_NAME``, ``SINCH_SECRET_ARN``). A missing or malformed value raises ``ConfigurationError``
+naming the variable, so a broken deployment says what to fix instead of failing on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+SmsCodeSource = Literal["service", "sinch"]
+SinchAuthScheme = Literal["signed", "basic"]
+
+
+class ConfigurationError(Exception):
+    """The deployment's settings or secret are missing or malformed (an operator must fix them)."""
+
+
+# No __slots__: the class attributes double as the defaults that from_env falls back to.
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    table_name: str
+    sinch_secret_arn: str
+    sinch_base_url: str = "https://verification.api.sinch.com"
+    sinch_auth_scheme: SinchAuthScheme = "signed"
+    sinch_connect_timeout_seconds: float = 3.05
+    sinch_read_timeout_seconds: float = 8.0
+    verification_ttl_seconds: int = 600
+    max_report_attempts: int = 5
+    code_length: int = 6
+    sms_code_source: SmsCodeSource = "service"
+    max_starts_per_number: int = 5
+    start_window_seconds: int = 600
+    min_seconds_between_starts: int = 30
+    allowed_countries: frozenset[str] = frozenset()
+    secret_max_age_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            table_name=reader.text("TABLE_NAME"),
+            sinch_secret_arn=reader.text("SINCH_SECRET_ARN"),
+            sinch_base_url=reader.url("SINCH_BASE_URL", cls.sinch_base_url),
+            sinch_auth_scheme=reader.choice("SINCH_AUTH_SCHEME", ("signed", "basic"), cls.sinch_auth_scheme),  # type: ignore[arg-type]
+            sinch_connect_timeout_seconds=reader.number(
+                "SINCH_CONNECT_TIMEOUT_SECONDS", cls.sinch_connect_timeout_seconds, 0.1, 25
+            ),
+            sinch_read_timeout_seconds=reader.number(
+                "SINCH_READ_TIMEOUT_SECONDS", cls.sinch_read_timeout_seconds, 0.1, 25
+            ),
+            verification_ttl_seconds=reader.integer(
+                "VERIFICATION_TTL_SECONDS", cls.verification_ttl_seconds, 60, 86_399
+            ),
+            max_report_attempts=reader.integer("MAX_REPORT_ATTEMPTS", cls.max_report_attempts, 1, 20),
+            code_length=reader.integer("CODE_LENGTH", cls.code_length, 4, 10),
+            sms_code_source=reader.choice("SMS_CODE_SOURCE", ("service", "sinch"), cls.sms_code_source),  # type: ignore[arg-type]
+            max_starts_per_number=reader.integer("MAX_STARTS_PER_NUMBER", cls.max_starts_per_number, 1, 1000),
+            start_window_seconds=reader.integer("START_WINDOW_SECONDS", cls.start_window_seconds, 1, 86_400),
+            min_seconds_between_starts=reader.integer(
+                "MIN_SECONDS_BETWEEN_STARTS", cls.min_seconds_between_starts, 0, 86_400
+            ),
+            allowed_countries=reader.countries("ALLOWED_COUNTRIES"),
+            secret_max_age_seconds=reader.integer(
+                "SECRET_MAX_AGE_SECONDS", cls.secret_max_age_seconds, 0, 86_400
+            ),
+        )
+        if settings.sinch_connect_timeout_seconds + settings.sinch_read_timeout_seconds >= 29:
+            # API Gateway gives up after 29-30 s; a slower Sinch answer could never reach the caller.
+            raise ConfigurationError(
+                "SINCH_CONNECT_TIMEOUT_SECONDS + SINCH_READ_TIMEOUT_SECONDS must stay under 29"
+            )
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str) -> str:
+        value = self._raw(name)
+        if value is None:
+            raise ConfigurationError(f"{name} is not set")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        value = self._raw(name) or default
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        value = (self._raw(name) or default).lower()
+        if value not in options:
+            raise ConfigurationError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self._raw(name)
+        try:
+            value = default if raw is None else int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self._raw(name)
+        try:
+            value = default if raw is None else float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def countries(self, name: str) -> frozenset[str]:
+        codes = frozenset(part.strip().upper() for part in (self._raw(name) or "").split(",") if part.strip())
+        bad = sorted(code for code in codes if len(code) != 2 or not code.isalpha())
+        if bad:
+            raise ConfigurationError(f"{name} must list ISO 3166 alpha-2 country codes, got {', '.join(bad)}")
+        return codes

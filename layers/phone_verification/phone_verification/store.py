@@ -1,0 +1,485 @@
+"""DynamoDB access: the only module that talks to the table.
+
+One table, partition key ``pk``, two item kinds besides Powertools' idempotency records:
+
+- ``verification#<id>``: method, status, reason, attempts, limits, times, the masked number, keyed hashes
+  of the number, the owner and of the code or CLI the service checks itself, Sinch's reference.
+- ``number#<hash of the number>``: the per-number start counter (fixed window + minimum gap) and the id of
+  the number's latest verification (report by number, and superseding the previous one).
+
+Every state change is one conditional write, so limits hold under any concurrency: the condition, not a
+read before the write, decides. A failed condition returns the item as it was, which says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import InternalError, RateLimited
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+logger = logging.getLogger(__name__)
+
+PENDING = "PENDING"
+SUCCESSFUL = "SUCCESSFUL"
+FAIL = "FAIL"
+DENIED = "DENIED"
+ABORTED = "ABORTED"
+
+# Finished verifications stay readable this long after they expire, so a late report or status read
+# gets "expired" or the final outcome instead of "not found"; DynamoDB's TTL removes them afterwards.
+RETENTION_SECONDS = 24 * 3600
+_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerificationRecord:
+    id: str
+    method: str
+    status: str
+    attempts: int
+    max_attempts: int
+    created_at: int
+    expires_at: int
+    masked_number: str
+    number_hash: str
+    owner_hash: str
+    checked_by: str  # "service": we compare secret_hash; "sinch": Sinch decides each report
+    secret_hash: str | None = None
+    reason: str | None = None
+    reference: str | None = None
+    task_token: str | None = None
+    sinch_report_pending: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"VerificationRecord(id={self.id!r}, method={self.method!r}, status={self.status!r}, "
+            f"attempts={self.attempts}/{self.max_attempts}, number={self.masked_number!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartReservation:
+    """A start slot taken in the number's window; released again if nothing was sent."""
+
+    number_hash: str
+    taken_at: int
+    previous_start: int | None
+    previous_id: str | None
+
+
+class ConditionFailed(Exception):
+    """A conditional write did not apply; ``record`` is the item as it was (None if it does not exist)."""
+
+    def __init__(self, record: VerificationRecord | None) -> None:
+        super().__init__("condition failed")
+        self.record = record
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _key(kind: str, value: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(f"{kind}#{value}")}
+
+
+def _text(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if isinstance(value, Mapping) and "S" in value else None
+
+
+def _int(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if isinstance(value, Mapping) and "N" in value else None
+
+
+def _record(item: Mapping[str, Any]) -> VerificationRecord:
+    return VerificationRecord(
+        id=_text(item, "id") or "",
+        method=_text(item, "method") or "",
+        status=_text(item, "status") or PENDING,
+        attempts=_int(item, "attempts") or 0,
+        max_attempts=_int(item, "maxAttempts") or 0,
+        created_at=_int(item, "createdAt") or 0,
+        expires_at=_int(item, "expiresAt") or 0,
+        masked_number=_text(item, "maskedNumber") or "",
+        number_hash=_text(item, "numberHash") or "",
+        owner_hash=_text(item, "ownerHash") or "",
+        checked_by=_text(item, "checkedBy") or "sinch",
+        secret_hash=_text(item, "secretHash"),
+        reason=_text(item, "reason"),
+        reference=_text(item, "reference"),
+        task_token=_text(item, "taskToken"),
+        sinch_report_pending=bool(item.get("sinchReportPending", {}).get("BOOL", False)),
+    )
+
+
+def _item(record: VerificationRecord) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        **_key("verification", record.id),
+        "id": _s(record.id),
+        "method": _s(record.method),
+        "status": _s(record.status),
+        "attempts": _n(record.attempts),
+        "maxAttempts": _n(record.max_attempts),
+        "createdAt": _n(record.created_at),
+        "expiresAt": _n(record.expires_at),
+        "ttl": _n(record.expires_at + RETENTION_SECONDS),
+        "maskedNumber": _s(record.masked_number),
+        "numberHash": _s(record.number_hash),
+        "ownerHash": _s(record.owner_hash),
+        "checkedBy": _s(record.checked_by),
+    }
+    for name, value in (
+        ("secretHash", record.secret_hash),
+        ("reason", record.reason),
+        ("reference", record.reference),
+        ("taskToken", record.task_token),
+    ):
+        if value is not None:
+            item[name] = _s(value)
+    return item
+
+
+def _failed_item(exc: ClientError) -> Mapping[str, Any]:
+    """The item as it was when a condition failed (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    item: object = exc.response.get("Item")
+    return item if isinstance(item, Mapping) else {}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# A verification can change only while it is pending, unexpired, within its attempts and the caller's own.
+_OPEN = (
+    "attribute_exists(pk) AND #status = :pending AND #attempts < #max AND #expires > :now AND #owner = :owner"
+)
+_OPEN_NAMES = {
+    "#status": "status",
+    "#attempts": "attempts",
+    "#max": "maxAttempts",
+    "#expires": "expiresAt",
+    "#owner": "ownerHash",
+}
+
+
+class VerificationStore:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+
+    # ----------------------------------------------------------------------------------- per-number limits
+
+    def reserve_start(
+        self, number_hash: str, *, now: int, max_starts: int, window: int, min_gap: int, keep_for: int
+    ) -> StartReservation:
+        """Take a start slot for the number or raise ``RateLimited`` with the seconds to wait."""
+        names = {"#window": "windowStart", "#starts": "starts", "#last": "lastStart", "#ttl": "ttl"}
+        key = _key("number", number_hash)
+        ttl = _n(now + max(window, keep_for) + RETENTION_SECONDS)
+        for _ in range(_RACE_RETRIES):
+            try:
+                old = self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #starts = #starts + :one, #last = :now, #ttl = :ttl",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND #window > :window_floor"
+                        " AND #starts < :max AND #last <= :gap_floor"
+                    ),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={
+                        ":one": _n(1),
+                        ":now": _n(now),
+                        ":ttl": ttl,
+                        ":window_floor": _n(now - window),
+                        ":max": _n(max_starts),
+                        ":gap_floor": _n(now - min_gap),
+                    },
+                    ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ).get("Attributes", {})
+                return StartReservation(number_hash, now, _int(old, "lastStart"), _text(old, "latestId"))
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise _aws_failure("reserve start") from exc
+                current = _failed_item(exc)
+            window_start, starts, last = (
+                _int(current, "windowStart"),
+                _int(current, "starts"),
+                _int(current, "lastStart"),
+            )
+            if window_start is not None and window_start > now - window:
+                waits = [1, last + min_gap - now if last is not None else 0]
+                if (starts or 0) >= max_starts:
+                    waits.append(window_start + window - now)
+                raise RateLimited(retry_after=max(waits))
+            if last is not None and last > now - min_gap:
+                raise RateLimited(retry_after=max(1, last + min_gap - now))
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #window = :now, #starts = :one, #last = :now, #ttl = :ttl",
+                    ConditionExpression=(
+                        "(attribute_not_exists(pk) OR #window <= :window_floor) "
+                        "AND (attribute_not_exists(#last) OR #last <= :gap_floor)"
+                    ),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={
+                        ":one": _n(1),
+                        ":now": _n(now),
+                        ":ttl": ttl,
+                        ":window_floor": _n(now - window),
+                        ":gap_floor": _n(now - min_gap),
+                    },
+                )
+                return StartReservation(number_hash, now, last, _text(current, "latestId"))
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise _aws_failure("reserve start") from exc
+                # Another start for the number won the race; look again.
+        raise RateLimited(retry_after=max(1, min_gap))
+
+    def release_start(self, reservation: StartReservation) -> None:
+        """Give the slot back after a start that sent nothing (best effort: a lost release only delays)."""
+        names = {"#starts": "starts", "#last": "lastStart"}
+        values: dict[str, AttributeValueTypeDef] = {":one": _n(1), ":taken": _n(reservation.taken_at)}
+        if reservation.previous_start is None:
+            update = "SET #starts = #starts - :one REMOVE #last"
+        else:
+            update = "SET #starts = #starts - :one, #last = :previous"
+            values[":previous"] = _n(reservation.previous_start)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key("number", reservation.number_hash),
+                UpdateExpression=update,
+                ConditionExpression="#last = :taken AND #starts >= :one",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("could not release a start slot; the number waits out its window instead")
+
+    def latest_for_number(self, number_hash: str) -> str | None:
+        item = self._get(_key("number", number_hash), "latestId")
+        return _text(item, "latestId") if item else None
+
+    # ------------------------------------------------------------------------------------- verifications
+
+    def create(self, record: VerificationRecord, *, supersedes: str | None) -> None:
+        """Store a started verification, point the number at it and abort the one it supersedes."""
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table,
+                "Item": _item(record),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        point: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _key("number", record.number_hash),
+                "UpdateExpression": "SET #latest = :id",
+                "ExpressionAttributeNames": {"#latest": "latestId"},
+                "ExpressionAttributeValues": {":id": _s(record.id)},
+            }
+        }
+        items = [put, point]
+        if supersedes and supersedes != record.id:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key("verification", supersedes),
+                        "UpdateExpression": "SET #status = :aborted, #reason = :reason",
+                        "ConditionExpression": "#status = :pending",
+                        "ExpressionAttributeNames": {"#status": "status", "#reason": "reason"},
+                        "ExpressionAttributeValues": {
+                            ":aborted": _s(ABORTED),
+                            ":reason": _s("Superseded"),
+                            ":pending": _s(PENDING),
+                        },
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            reasons = exc.response.get("CancellationReasons", [])
+            only_abort_failed = (
+                code == "TransactionCanceledException"
+                and len(reasons) == 3
+                and reasons[2].get("Code") == "ConditionalCheckFailed"
+                and all(r.get("Code") in (None, "None") for r in reasons[:2])
+            )
+            if not only_abort_failed:
+                raise _aws_failure("create verification") from exc
+            # The superseded verification already finished (verified, expired, ...): nothing to abort.
+            try:
+                self._client.transact_write_items(TransactItems=[put, point])
+            except (ClientError, BotoCoreError) as retry_exc:
+                raise _aws_failure("create verification") from retry_exc
+        except BotoCoreError as exc:
+            raise _aws_failure("create verification") from exc
+
+    def get(self, verification_id: str) -> VerificationRecord | None:
+        item = self._get(_key("verification", verification_id))
+        return _record(item) if item else None
+
+    def succeed_if_matches(
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+    ) -> VerificationRecord:
+        """Count the attempt and mark success in one write if the hash matches and the check is open."""
+        return self._update(
+            verification_id,
+            update="SET #status = :successful, #attempts = #attempts + :one, #verified = :now",
+            condition=f"{_OPEN} AND #secret = :secret",
+            names={**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"},
+            values={":successful": _s(SUCCESSFUL), ":secret": _s(secret_hash)},
+            owner_hash=owner_hash,
+            now=now,
+        )
+
+    def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
+        """Use up one attempt of an open verification; the condition keeps the count within the limit."""
+        return self._update(
+            verification_id,
+            update="SET #attempts = #attempts + :one",
+            condition=_OPEN,
+            names=_OPEN_NAMES,
+            values={},
+            owner_hash=owner_hash,
+            now=now,
+        )
+
+    def refund_attempt(self, verification_id: str) -> None:
+        """Give back an attempt that Sinch never judged (it was unavailable)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key("verification", verification_id),
+                UpdateExpression="SET #attempts = #attempts - :one",
+                ConditionExpression="attribute_exists(pk) AND #attempts >= :one AND #status = :pending",
+                ExpressionAttributeNames={"#attempts": "attempts", "#status": "status"},
+                ExpressionAttributeValues={":one": _n(1), ":pending": _s(PENDING)},
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("could not refund an attempt after a provider failure")
+
+    def finish(
+        self, verification_id: str, *, status: str, reason: str | None, now: int
+    ) -> VerificationRecord:
+        """Move a pending verification to a final status (Sinch's verdict); fails if it already finished."""
+        names = {"#status": "status", "#reason": "reason", "#finished": "finishedAt"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":status": _s(status),
+            ":pending": _s(PENDING),
+            ":now": _n(now),
+        }
+        update = "SET #status = :status, #finished = :now"
+        if reason:
+            update += ", #reason = :reason"
+            values[":reason"] = _s(reason)
+        try:
+            new = self._client.update_item(
+                TableName=self._table,
+                Key=_key("verification", verification_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk) AND #status = :pending",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                item = _failed_item(exc)
+                raise ConditionFailed(_record(item) if item else None) from None
+            raise _aws_failure("finish verification") from exc
+        except BotoCoreError as exc:
+            raise _aws_failure("finish verification") from exc
+        return _record(new["Attributes"])
+
+    def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key("verification", verification_id),
+                UpdateExpression="SET #flag = :flag",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#flag": "sinchReportPending"},
+                ExpressionAttributeValues={":flag": {"BOOL": pending}},
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("could not record the state of the Sinch report")
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    def _get(self, key: dict[str, AttributeValueTypeDef], *attributes: str) -> Mapping[str, Any] | None:
+        kwargs: dict[str, Any] = {"TableName": self._table, "Key": key, "ConsistentRead": True}
+        if attributes:
+            kwargs["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+            kwargs["ExpressionAttributeNames"] = {f"#a{i}": name for i, name in enumerate(attributes)}
+        try:
+            return self._client.get_item(**kwargs).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _aws_failure("read") from exc
+
+    def _update(
+        self,
+        verification_id: str,
+        *,
+        update: str,
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, AttributeValueTypeDef],
+        owner_hash: str,
+        now: int,
+    ) -> VerificationRecord:
+        try:
+            new = self._client.update_item(
+                TableName=self._table,
+                Key=_key("verification", verification_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=dict(names),
+                ExpressionAttributeValues={
+                    ":one": _n(1),
+                    ":now": _n(now),
+                    ":pending": _s(PENDING),
+                    ":owner": _s(owner_hash),
+                    **values,
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                item = _failed_item(exc)
+                raise ConditionFailed(_record(item) if item else None) from None
+            raise _aws_failure("update verification") from exc
+        except BotoCoreError as exc:
+            raise _aws_failure("update verification") from exc
+        return _record(new["Attributes"])
+
+
+def _aws_failure(action: str) -> InternalError:
+    logger.exception("DynamoDB call failed", extra={"action": action})
+    return InternalError()
