@@ -199,7 +199,7 @@ class VerificationStore:
                     UpdateExpression="SET #starts = #starts + :one, #last = :now, #ttl = :ttl",
                     ConditionExpression=(
                         "attribute_exists(pk) AND #window > :window_floor"
-                        " AND #starts < :max AND #last <= :gap_floor"
+                        " AND #starts < :max AND (attribute_not_exists(#last) OR #last <= :gap_floor)"
                     ),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={
@@ -218,18 +218,22 @@ class VerificationStore:
                 if not _is_condition_failure(exc):
                     raise _aws_failure("reserve start") from exc
                 current = _failed_item(exc)
-            window_start, starts, last = (
-                _int(current, "windowStart"),
-                _int(current, "starts"),
-                _int(current, "lastStart"),
+            window_start, last = _int(current, "windowStart"), _int(current, "lastStart")
+            full = (
+                window_start is not None
+                and window_start > now - window
+                and (_int(current, "starts") or 0) >= max_starts
             )
-            if window_start is not None and window_start > now - window:
-                waits = [1, last + min_gap - now if last is not None else 0]
-                if (starts or 0) >= max_starts:
+            too_soon = last is not None and last > now - min_gap
+            if full or too_soon:
+                waits = [1]
+                if full and window_start is not None:
                     waits.append(window_start + window - now)
+                if too_soon and last is not None:
+                    waits.append(last + min_gap - now)
                 raise RateLimited(retry_after=max(waits))
-            if last is not None and last > now - min_gap:
-                raise RateLimited(retry_after=max(1, last + min_gap - now))
+            # Nothing forbids a start, so the number's window must be over (or the first write lost a race):
+            # open a new window.
             try:
                 self._client.update_item(
                     TableName=self._table,
@@ -387,7 +391,7 @@ class VerificationStore:
         self, verification_id: str, *, status: str, reason: str | None, now: int
     ) -> VerificationRecord:
         """Move a pending verification to a final status (Sinch's verdict); fails if it already finished."""
-        names = {"#status": "status", "#reason": "reason", "#finished": "finishedAt"}
+        names = {"#status": "status", "#finished": "finishedAt"}
         values: dict[str, AttributeValueTypeDef] = {
             ":status": _s(status),
             ":pending": _s(PENDING),
@@ -396,6 +400,7 @@ class VerificationStore:
         update = "SET #status = :status, #finished = :now"
         if reason:
             update += ", #reason = :reason"
+            names["#reason"] = "reason"
             values[":reason"] = _s(reason)
         try:
             new = self._client.update_item(

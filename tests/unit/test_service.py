@@ -1,0 +1,420 @@
+"""The verification service's rules, over moto's in-memory DynamoDB and a scripted Sinch (no sockets)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from phone_verification.commands import ReportCommand, StartCommand
+from phone_verification.errors import (
+    AlreadyVerified,
+    DestinationDenied,
+    InvalidRequest,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+    TooManyAttempts,
+    VerificationExpired,
+    VerificationNotFound,
+)
+from phone_verification.service import VerificationService
+from phone_verification.settings import Settings
+from phone_verification.sinch import (
+    CliReport,
+    CodeReport,
+    FlashcallStartDetails,
+    Method,
+    Report,
+    ReportResult,
+    SinchError,
+    SinchRequestRejected,
+    SinchUnavailable,
+    SmsStart,
+    SmsStartDetails,
+    StartRequest,
+    StartResult,
+    Status,
+    StatusResult,
+)
+from phone_verification.store import VerificationStore
+
+TABLE = "verifications"
+NUMBER = "+46700000001"
+OTHER_NUMBER = "+46700000002"
+FLASH_CLI = "+46815600001"
+
+
+@dataclass
+class ScriptedSinch:
+    """Stands in for SinchClient: records calls and answers as the test says."""
+
+    flashcall_cli: str | None = FLASH_CLI
+    verdicts: list[ReportResult | SinchError] = field(default_factory=list)
+    start_failure: SinchError | None = None
+    by_reference: dict[str, StatusResult] = field(default_factory=dict)
+    starts: list[StartRequest] = field(default_factory=list)
+    reports: list[tuple[str, Report]] = field(default_factory=list)
+
+    def start(self, request: StartRequest) -> StartResult:
+        self.starts.append(request)
+        verification_id = str(uuid.uuid4())
+        if self.start_failure is not None:
+            failure, self.start_failure = self.start_failure, None
+            if isinstance(failure, SinchUnavailable) and failure.request_sent and request.reference:
+                self.by_reference[request.reference] = StatusResult(
+                    id=verification_id, method=request.method, status=Status.PENDING
+                )
+            raise failure
+        if request.method is Method.FLASHCALL:
+            return StartResult(
+                id=verification_id,
+                method=request.method,
+                flashcall=FlashcallStartDetails("(.*)8156(.*)", 45, 600, 0, verification_id, self.flashcall_cli),
+            )
+        return StartResult(
+            id=verification_id,
+            method=request.method,
+            sms=SmsStartDetails("Your code is {{CODE}}", 120, None) if request.method is Method.SMS else None,
+        )
+
+    def report(self, verification_id: str, report: Report) -> ReportResult:
+        self.reports.append((verification_id, report))
+        if not self.verdicts:
+            return ReportResult(id=verification_id, method=report.method, status=Status.SUCCESSFUL)
+        verdict = self.verdicts.pop(0)
+        if isinstance(verdict, SinchError):
+            raise verdict
+        return verdict
+
+    def status_by_reference(self, reference: str) -> StatusResult:
+        if reference in self.by_reference:
+            return self.by_reference[reference]
+        raise SinchRequestRejected("not found", http_status=404, error_code=40400)
+
+
+@dataclass
+class Clock:
+    now: float = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Keys:
+    def hash_key(self) -> bytes:
+        return b"k" * 32
+
+
+@dataclass
+class World:
+    service: VerificationService
+    sinch: ScriptedSinch
+    clock: Clock
+    dynamodb: Any
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.dynamodb.scan(TableName=TABLE)["Items"])
+
+    def sent_code(self) -> str:
+        request = self.sinch.starts[-1]
+        assert isinstance(request, SmsStart)
+        assert request.code is not None
+        return request.code
+
+
+def make_world(**settings: Any) -> World:
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sinch = ScriptedSinch()
+    clock = Clock()
+    service = VerificationService(
+        settings=Settings(table_name=TABLE, sinch_secret_arn="arn:secret", **settings),
+        store=VerificationStore(TABLE, dynamodb),
+        sinch=sinch,  # type: ignore[arg-type]
+        keys=Keys(),
+        clock=clock,
+    )
+    return World(service, sinch, clock, dynamodb)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        yield make_world()
+
+
+def start(world: World, number: str = NUMBER, **fields: Any) -> str:
+    return world.service.start(StartCommand(phone_number=number, **fields)).id
+
+
+def report(world: World, verification_id: str, *, code: str | None = None, cli: str | None = None, **fields: Any):  # type: ignore[no-untyped-def]
+    return world.service.report(ReportCommand(verification_id=verification_id, code=code, cli=cli, **fields))
+
+
+class TestSmsWithServiceCode:
+    def test_start_sends_a_six_digit_code_as_sms_options_and_never_shows_it(self, world: World) -> None:
+        result = world.service.start(StartCommand(phone_number=NUMBER, locale="sv-SE"))
+        code = world.sent_code()
+        assert code.isdigit()
+        assert len(code) == 6
+        body = result.to_json()
+        assert body["status"] == "PENDING"
+        assert body["attemptsRemaining"] == 5
+        assert body["sms"] == {"interceptionTimeout": 120, "template": "Your code is {{CODE}}"}
+        assert body["expiresAt"].endswith("Z")
+        assert code not in json.dumps(body)
+        request = world.sinch.starts[-1]
+        assert isinstance(request, SmsStart)
+        assert request.expiry_seconds == 600
+        assert request.locale == "sv-SE"
+
+    def test_right_code_succeeds_once_and_is_still_reported_to_sinch(self, world: World) -> None:
+        verification = start(world)
+        code = world.sent_code()
+        assert report(world, verification, code=code).status == "SUCCESSFUL"
+        assert world.sinch.reports == [(verification, CodeReport(Method.SMS, code))]
+        with pytest.raises(AlreadyVerified):
+            report(world, verification, code=code)
+
+    def test_wrong_codes_use_up_attempts_then_the_right_code_is_refused(self, world: World) -> None:
+        verification = start(world)
+        code = world.sent_code()
+        wrong = "000000" if code != "000000" else "111111"
+        answers = [report(world, verification, code=wrong) for _ in range(5)]
+        assert [a.status for a in answers] == ["PENDING"] * 4 + ["FAIL"]
+        assert [a.attempts_remaining for a in answers] == [4, 3, 2, 1, 0]
+        assert all(a.reason == "Invalid code" for a in answers)
+        with pytest.raises(TooManyAttempts):
+            report(world, verification, code=wrong)
+        with pytest.raises(TooManyAttempts):
+            report(world, verification, code=code)
+        # A wrong code costs no Sinch round trip.
+        assert world.sinch.reports == []
+
+    def test_a_typo_can_be_corrected(self, world: World) -> None:
+        verification = start(world)
+        code = world.sent_code()
+        assert report(world, verification, code="12").status == "PENDING"
+        result = report(world, verification, code=f" {code[:3]} {code[3:]} ")
+        assert result.status == "SUCCESSFUL"
+
+    def test_caller_chosen_code(self, world: World) -> None:
+        verification = start(world, code="482913")
+        assert world.sent_code() == "482913"
+        assert report(world, verification, code="482913").status == "SUCCESSFUL"
+
+    def test_expired_before_ttl_deletion(self, world: World) -> None:
+        verification = start(world)
+        world.clock.now += 601
+        with pytest.raises(VerificationExpired):
+            report(world, verification, code=world.sent_code())
+        state = world.service.status(verification, "anonymous")
+        assert (state.status, state.reason) == ("FAIL", "Expired")
+
+    def test_a_new_start_supersedes_the_pending_one(self, world: World) -> None:
+        first = start(world)
+        first_code = world.sent_code()
+        world.clock.now += 31
+        second = start(world)
+        assert world.service.status(first, "anonymous").status == "ABORTED"
+        with pytest.raises(VerificationExpired, match="newer verification"):
+            report(world, first, code=first_code)
+        assert world.service.status(second, "anonymous").status == "PENDING"
+
+    def test_report_by_number_goes_to_the_latest_verification(self, world: World) -> None:
+        start(world)
+        world.clock.now += 31
+        latest = start(world)
+        result = world.service.report(ReportCommand(phone_number=NUMBER, code=world.sent_code()))
+        assert (result.id, result.status) == (latest, "SUCCESSFUL")
+        assert world.sinch.reports[0][0] == latest
+
+    def test_report_by_unknown_number_is_not_found(self, world: World) -> None:
+        with pytest.raises(VerificationNotFound):
+            world.service.report(ReportCommand(phone_number=OTHER_NUMBER, code="123456"))
+
+    def test_a_cli_for_an_sms_verification_is_a_bad_request_and_costs_no_attempt(self, world: World) -> None:
+        verification = start(world)
+        with pytest.raises(InvalidRequest):
+            report(world, verification, cli=FLASH_CLI)
+        assert world.service.status(verification, "anonymous").attempts_remaining == 5
+
+    def test_sinch_generated_codes_are_judged_by_sinch(self) -> None:
+        with mock_aws():
+            world = make_world(sms_code_source="sinch")
+            verification = start(world)
+            request = world.sinch.starts[-1]
+            assert isinstance(request, SmsStart)
+            assert request.code is None
+            world.sinch.verdicts = [
+                ReportResult(id=verification, method=Method.SMS, status=Status.FAIL, reason="Invalid code"),
+                ReportResult(id=verification, method=Method.SMS, status=Status.SUCCESSFUL),
+            ]
+            assert report(world, verification, code="1111").status == "PENDING"
+            assert report(world, verification, code="2222").status == "SUCCESSFUL"
+            assert len(world.sinch.reports) == 2
+
+
+class TestAtRest:
+    def test_no_code_cli_or_number_is_stored(self, world: World) -> None:
+        sms = start(world)
+        code = world.sent_code()
+        report(world, sms, code="999999" if code != "999999" else "888888")
+        world.clock.now += 31
+        start(world, OTHER_NUMBER, method=Method.FLASHCALL)
+        dump = json.dumps(world.items())
+        for secret in (code, NUMBER, OTHER_NUMBER, FLASH_CLI, NUMBER[1:], FLASH_CLI[1:]):
+            assert secret not in dump
+        assert "+46*******01" in dump
+
+
+class TestStartLimits:
+    def test_second_start_within_30_seconds_is_rate_limited(self, world: World) -> None:
+        start(world)
+        world.clock.now += 10
+        with pytest.raises(RateLimited) as caught:
+            start(world)
+        assert caught.value.retry_after == 20
+
+    def test_sixth_start_in_the_window_waits_for_the_window(self, world: World) -> None:
+        for _ in range(5):
+            start(world)
+            world.clock.now += 30
+        with pytest.raises(RateLimited) as caught:
+            start(world)
+        assert caught.value.retry_after == 600 - 150
+        world.clock.now += 600 - 150
+        start(world)
+
+    def test_other_numbers_are_not_affected(self, world: World) -> None:
+        start(world)
+        start(world, OTHER_NUMBER)
+
+    def test_a_start_that_sent_nothing_gives_its_slot_back(self, world: World) -> None:
+        world.sinch.start_failure = SinchUnavailable("refused", request_sent=False)
+        with pytest.raises(ProviderUnavailable) as caught:
+            start(world)
+        assert caught.value.retry_after == 5
+        start(world)  # no 30-second wait: nothing was sent
+
+    def test_a_start_whose_answer_was_lost_is_recovered_by_reference(self, world: World) -> None:
+        world.sinch.start_failure = SinchUnavailable("read timeout", request_sent=True)
+        result = world.service.start(StartCommand(phone_number=NUMBER))
+        assert result.status == "PENDING"
+        assert len(world.sinch.starts) == 1
+        assert report(world, result.id, code=world.sent_code()).status == "SUCCESSFUL"
+
+    def test_sinch_refusal_is_provider_rejected_and_frees_the_slot(self, world: World) -> None:
+        world.sinch.start_failure = SinchRequestRejected("no credit", http_status=402, error_code=40200)
+        with pytest.raises(ProviderRejected):
+            start(world)
+        start(world)
+
+    @pytest.mark.parametrize("number", ["0700000001", "+4813", "+46 70", "", "+1900555012345678901234567890123"])
+    def test_invalid_numbers_are_refused_before_anything_is_sent(self, world: World, number: str) -> None:
+        with pytest.raises(InvalidRequest):
+            start(world, number)
+        assert world.sinch.starts == []
+
+    def test_premium_rate_numbers_are_denied(self, world: World) -> None:
+        with pytest.raises(DestinationDenied):
+            start(world, "+19005550123")
+
+    def test_country_allow_list(self) -> None:
+        with mock_aws():
+            world = make_world(allowed_countries=frozenset({"SE"}))
+            start(world)
+            with pytest.raises(DestinationDenied):
+                start(world, "+4915123456789")
+
+
+class TestOwnership:
+    def test_another_caller_cannot_see_or_report_a_verification(self, world: World) -> None:
+        verification = start(world, owner="iam:arn:aws:iam::1:role/a")
+        with pytest.raises(VerificationNotFound):
+            world.service.status(verification, "iam:arn:aws:iam::1:role/b")
+        with pytest.raises(VerificationNotFound):
+            report(world, verification, code=world.sent_code(), owner="iam:arn:aws:iam::1:role/b")
+        assert report(world, verification, code=world.sent_code(), owner="iam:arn:aws:iam::1:role/a").status == (
+            "SUCCESSFUL"
+        )
+
+
+class TestFlashcall:
+    def test_cli_returned_at_start_is_checked_locally_and_reported(self, world: World) -> None:
+        verification = start(world, method=Method.FLASHCALL)
+        body = world.service.status(verification, "anonymous").to_json()
+        assert FLASH_CLI not in json.dumps(body)
+        assert report(world, verification, cli="+46815600009").status == "PENDING"
+        assert world.sinch.reports == []
+        assert report(world, verification, cli=FLASH_CLI).status == "SUCCESSFUL"
+        assert world.sinch.reports == [(verification, CliReport(FLASH_CLI))]
+
+    def test_start_answer_hides_the_cli(self, world: World) -> None:
+        body = world.service.start(StartCommand(phone_number=NUMBER, method=Method.FLASHCALL)).to_json()
+        assert body["flashcall"]["cliFilter"] == "(.*)8156(.*)"
+        assert FLASH_CLI not in json.dumps(body)
+
+    def test_without_cli_sinch_decides_and_each_fail_uses_an_attempt(self, world: World) -> None:
+        world.sinch.flashcall_cli = None
+        verification = start(world, method=Method.FLASHCALL)
+        world.sinch.verdicts = [
+            ReportResult(id=verification, method=Method.FLASHCALL, status=Status.FAIL, reason="Invalid CLI"),
+            ReportResult(id=verification, method=Method.FLASHCALL, status=Status.SUCCESSFUL),
+        ]
+        first = report(world, verification, cli="+46815600009")
+        assert (first.status, first.reason, first.attempts_remaining) == ("PENDING", "Invalid CLI", 4)
+        assert report(world, verification, cli=FLASH_CLI).status == "SUCCESSFUL"
+
+
+class TestSinchDecides:
+    def test_callout_success_after_a_failure(self, world: World) -> None:
+        verification = start(world, method=Method.CALLOUT)
+        world.sinch.verdicts = [
+            ReportResult(id=verification, method=Method.CALLOUT, status=Status.FAIL, reason="Invalid code"),
+            ReportResult(id=verification, method=Method.CALLOUT, status=Status.SUCCESSFUL),
+        ]
+        assert report(world, verification, code="1111").attempts_remaining == 4
+        assert report(world, verification, code="2222").status == "SUCCESSFUL"
+
+    def test_provider_outage_gives_the_attempt_back(self, world: World) -> None:
+        verification = start(world, method=Method.WHATSAPP)
+        world.sinch.verdicts = [SinchUnavailable("503", http_status=503)]
+        with pytest.raises(ProviderUnavailable):
+            report(world, verification, code="1111")
+        assert world.service.status(verification, "anonymous").attempts_remaining == 5
+
+    def test_sinch_expiry_and_denial_are_final(self, world: World) -> None:
+        expired = start(world, method=Method.CALLOUT)
+        world.sinch.verdicts = [
+            ReportResult(id=expired, method=Method.CALLOUT, status=Status.FAIL, reason="Expired"),
+        ]
+        with pytest.raises(VerificationExpired):
+            report(world, expired, code="1111")
+        denied = start(world, OTHER_NUMBER, method=Method.CALLOUT)
+        world.sinch.verdicts = [ReportResult(id=denied, method=Method.CALLOUT, status=Status.DENIED, reason="Fraud")]
+        with pytest.raises(DestinationDenied):
+            report(world, denied, code="1111")
+        with pytest.raises(DestinationDenied):
+            report(world, denied, code="1111")
+
+
+def test_failed_report_to_sinch_after_local_success_still_succeeds(world: World) -> None:
+    verification = start(world)
+    world.sinch.verdicts = [SinchUnavailable("503", http_status=503), SinchUnavailable("503", http_status=503)]
+    assert report(world, verification, code=world.sent_code()).status == "SUCCESSFUL"
+    assert len(world.sinch.reports) == 2
+    item = next(i for i in world.items() if i["pk"]["S"] == f"verification#{verification}")
+    assert item["sinchReportPending"] == {"BOOL": True}
