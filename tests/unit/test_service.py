@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -24,142 +20,27 @@ from phone_verification.errors import (
     VerificationExpired,
     VerificationNotFound,
 )
-from phone_verification.service import VerificationService
-from phone_verification.settings import Settings
+from phone_verification.service import Verification
 from phone_verification.sinch import (
     CliReport,
     CodeReport,
-    FlashcallStartDetails,
     Method,
-    Report,
     ReportResult,
-    SinchError,
     SinchRequestRejected,
     SinchUnavailable,
     SmsStart,
-    SmsStartDetails,
-    StartRequest,
-    StartResult,
     Status,
-    StatusResult,
 )
-from phone_verification.store import VerificationStore
-
-TABLE = "verifications"
-NUMBER = "+46700000001"
-OTHER_NUMBER = "+46700000002"
-FLASH_CLI = "+46815600001"
-
-
-@dataclass
-class ScriptedSinch:
-    """Stands in for SinchClient: records calls and answers as the test says."""
-
-    flashcall_cli: str | None = FLASH_CLI
-    verdicts: list[ReportResult | SinchError] = field(default_factory=list)
-    start_failure: SinchError | None = None
-    by_reference: dict[str, StatusResult] = field(default_factory=dict)
-    starts: list[StartRequest] = field(default_factory=list)
-    reports: list[tuple[str, Report]] = field(default_factory=list)
-
-    def start(self, request: StartRequest) -> StartResult:
-        self.starts.append(request)
-        verification_id = str(uuid.uuid4())
-        if self.start_failure is not None:
-            failure, self.start_failure = self.start_failure, None
-            if isinstance(failure, SinchUnavailable) and failure.request_sent and request.reference:
-                self.by_reference[request.reference] = StatusResult(
-                    id=verification_id, method=request.method, status=Status.PENDING
-                )
-            raise failure
-        if request.method is Method.FLASHCALL:
-            return StartResult(
-                id=verification_id,
-                method=request.method,
-                flashcall=FlashcallStartDetails("(.*)8156(.*)", 45, 600, 0, verification_id, self.flashcall_cli),
-            )
-        return StartResult(
-            id=verification_id,
-            method=request.method,
-            sms=SmsStartDetails("Your code is {{CODE}}", 120, None) if request.method is Method.SMS else None,
-        )
-
-    def report(self, verification_id: str, report: Report) -> ReportResult:
-        self.reports.append((verification_id, report))
-        if not self.verdicts:
-            return ReportResult(id=verification_id, method=report.method, status=Status.SUCCESSFUL)
-        verdict = self.verdicts.pop(0)
-        if isinstance(verdict, SinchError):
-            raise verdict
-        return verdict
-
-    def status_by_reference(self, reference: str) -> StatusResult:
-        if reference in self.by_reference:
-            return self.by_reference[reference]
-        raise SinchRequestRejected("not found", http_status=404, error_code=40400)
-
-
-@dataclass
-class Clock:
-    now: float = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Keys:
-    def hash_key(self) -> bytes:
-        return b"k" * 32
-
-
-@dataclass
-class World:
-    service: VerificationService
-    sinch: ScriptedSinch
-    clock: Clock
-    dynamodb: Any
-
-    def items(self) -> list[dict[str, Any]]:
-        return list(self.dynamodb.scan(TableName=TABLE)["Items"])
-
-    def sent_code(self) -> str:
-        request = self.sinch.starts[-1]
-        assert isinstance(request, SmsStart)
-        assert request.code is not None
-        return request.code
-
-
-def make_world(**settings: Any) -> World:
-    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    sinch = ScriptedSinch()
-    clock = Clock()
-    service = VerificationService(
-        settings=Settings(table_name=TABLE, sinch_secret_arn="arn:secret", **settings),
-        store=VerificationStore(TABLE, dynamodb),
-        sinch=sinch,  # type: ignore[arg-type]
-        keys=Keys(),
-        clock=clock,
-    )
-    return World(service, sinch, clock, dynamodb)
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield make_world()
+from tests.fakes import FLASH_CLI, NUMBER, OTHER_NUMBER, World, make_world
 
 
 def start(world: World, number: str = NUMBER, **fields: Any) -> str:
     return world.service.start(StartCommand(phone_number=number, **fields)).id
 
 
-def report(world: World, verification_id: str, *, code: str | None = None, cli: str | None = None, **fields: Any):  # type: ignore[no-untyped-def]
+def report(
+    world: World, verification_id: str, *, code: str | None = None, cli: str | None = None, **fields: Any
+) -> Verification:
     return world.service.report(ReportCommand(verification_id=verification_id, code=code, cli=cli, **fields))
 
 
@@ -322,7 +203,9 @@ class TestStartLimits:
             start(world)
         start(world)
 
-    @pytest.mark.parametrize("number", ["0700000001", "+4813", "+46 70", "", "+1900555012345678901234567890123"])
+    @pytest.mark.parametrize(
+        "number", ["0700000001", "+4813", "+46 70", "", "+1900555012345678901234567890123"]
+    )
     def test_invalid_numbers_are_refused_before_anything_is_sent(self, world: World, number: str) -> None:
         with pytest.raises(InvalidRequest):
             start(world, number)
@@ -347,9 +230,9 @@ class TestOwnership:
             world.service.status(verification, "iam:arn:aws:iam::1:role/b")
         with pytest.raises(VerificationNotFound):
             report(world, verification, code=world.sent_code(), owner="iam:arn:aws:iam::1:role/b")
-        assert report(world, verification, code=world.sent_code(), owner="iam:arn:aws:iam::1:role/a").status == (
-            "SUCCESSFUL"
-        )
+        assert report(
+            world, verification, code=world.sent_code(), owner="iam:arn:aws:iam::1:role/a"
+        ).status == ("SUCCESSFUL")
 
 
 class TestFlashcall:
@@ -404,7 +287,9 @@ class TestSinchDecides:
         with pytest.raises(VerificationExpired):
             report(world, expired, code="1111")
         denied = start(world, OTHER_NUMBER, method=Method.CALLOUT)
-        world.sinch.verdicts = [ReportResult(id=denied, method=Method.CALLOUT, status=Status.DENIED, reason="Fraud")]
+        world.sinch.verdicts = [
+            ReportResult(id=denied, method=Method.CALLOUT, status=Status.DENIED, reason="Fraud")
+        ]
         with pytest.raises(DestinationDenied):
             report(world, denied, code="1111")
         with pytest.raises(DestinationDenied):
@@ -413,7 +298,10 @@ class TestSinchDecides:
 
 def test_failed_report_to_sinch_after_local_success_still_succeeds(world: World) -> None:
     verification = start(world)
-    world.sinch.verdicts = [SinchUnavailable("503", http_status=503), SinchUnavailable("503", http_status=503)]
+    world.sinch.verdicts = [
+        SinchUnavailable("503", http_status=503),
+        SinchUnavailable("503", http_status=503),
+    ]
     assert report(world, verification, code=world.sent_code()).status == "SUCCESSFUL"
     assert len(world.sinch.reports) == 2
     item = next(i for i in world.items() if i["pk"]["S"] == f"verification#{verification}")

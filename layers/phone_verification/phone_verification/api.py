@@ -117,12 +117,17 @@ def _not_found(_: Exception) -> Response[str]:
     return problem(VerificationNotFound("No such route."))
 
 
-def _is_http(event: Mapping[str, Any]) -> bool:
-    return "requestContext" in event and ("routeKey" in event or "httpMethod" in event)
+def _is_http(event: object) -> bool:
+    return (
+        isinstance(event, Mapping)
+        and "requestContext" in event
+        and ("routeKey" in event or "httpMethod" in event)
+    )
 
 
-def _correlation_id(event: Mapping[str, Any], context: LambdaContext) -> str:
-    request_id = (event.get("requestContext") or {}).get("requestId")
+def _correlation_id(event: object, context: LambdaContext) -> str:
+    request_context = event.get("requestContext") if isinstance(event, Mapping) else None
+    request_id = request_context.get("requestId") if isinstance(request_context, Mapping) else None
     return request_id if isinstance(request_id, str) else context.aws_request_id
 
 

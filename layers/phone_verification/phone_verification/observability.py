@@ -7,15 +7,20 @@ Powertools Logger so every line is structured JSON with the correlation id.
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .sinch import SinchCall
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "phone-verification"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "PhoneVerification"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"phone_verification"})
 
 _OUTCOME_METRICS = {
@@ -41,7 +46,7 @@ class MetricOutcomes:
             namespace=metrics.namespace,
             default_dimensions=metrics.default_dimensions,
         ) as metric:
-            metric.add_dimension(name="service", value=metrics.service or "phone-verification")
+            metric.add_dimension(name="service", value=SERVICE)
             metric.add_dimension(name="method", value=method)
             if reason:
                 metric.add_dimension(name="reason", value=reason)
