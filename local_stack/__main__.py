@@ -1,0 +1,191 @@
+"""``python -m local_stack`` (``make run``): the whole product on 127.0.0.1 until Ctrl-C or SIGTERM.
+
+Ports and modes come from the environment: API_PORT (3000), SANDBOX_PORT (3001), AWS_EMULATOR_PORT
+(3002), API_AUTH (the template's ApiAuth default), AWS_DEFAULT_REGION (eu-west-1). SINCH_BASE_URL with
+SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET send the functions to that Sinch instead of the
+sandbox. A variable named in the template's function environment (VERIFICATION_TTL_SECONDS, ...) takes
+its value from this shell when set here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from local_stack.auth import LOCAL_DEVELOPER_ARN, PRINCIPAL_HEADER
+from local_stack.stack import DEFAULT_REGION, DEFAULT_TEMPLATE, LocalStack, LocalStackError
+from local_stack.template import TemplateError
+
+DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 3001, "AWS_EMULATOR_PORT": 3002}
+EXAMPLE_NUMBER = "+46700000001"
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            raise ValueError(f"{option} expects NAME=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def _port(name: str) -> int:
+    raw = os.environ.get(name, str(DEFAULT_PORTS[name]))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a port number, got {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{name} must be a port number, got {raw!r}")
+    return port
+
+
+def _unsigned_example_token() -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return (
+        f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': 'local-developer', 'scope': 'verify'})}.local"
+    )
+
+
+def _banner(stack: LocalStack, template: Path) -> str:
+    lines = [f"Local stack for {template} (no AWS account, no Docker; loopback only)", ""]
+    lines.append(f"  API            {stack.api_url}")
+    for route in stack.routes:
+        lines.append(f"                   {route.route_key:<45} -> {route.function_id}")
+    if stack.sandbox is not None:
+        key = stack.sandbox.config.application_key
+        lines.append(
+            f"  Sinch sandbox  {stack.sandbox.url}   "
+            f"(application key {key!r}; the phone: /sandbox/v1/inbox/<number>)"
+        )
+    else:
+        lines.append(f"  Sinch          {stack.sinch_base_url}   (no sandbox: the functions call this Sinch)")
+    lines.append(
+        f"  AWS emulator   {stack.aws_endpoint_url}   (moto; region {stack.region}, any credentials)"
+    )
+    for logical_id, name in stack.table_names.items():
+        lines.append(f"                   table  {name}  ({logical_id})")
+    for logical_id, arn in stack.secret_arns.items():
+        lines.append(f"                   secret {arn}  ({logical_id})")
+    for logical_id, spec in stack.functions.items():
+        if spec.code_dir is None or not spec.code_dir.is_dir():
+            lines.append(
+                f"  NOTE: {logical_id}'s code ({spec.code_dir}) is missing: its routes will answer 500."
+            )
+    lines.append("")
+    auth = ""
+    if stack.api_auth == "IAM":
+        lines.append(
+            f"  ApiAuth IAM: requests run as {LOCAL_DEVELOPER_ARN} (SigV4 signatures are not checked); "
+            f"send '{PRINCIPAL_HEADER}: <arn>' to act as another caller."
+        )
+    elif stack.api_auth == "JWT":
+        token = _unsigned_example_token()
+        auth = f" -H 'authorization: Bearer {token}'"
+        lines.append(
+            "  ApiAuth JWT: WARNING - tokens are decoded WITHOUT verifying their signature (local only)."
+        )
+        lines.append(f"  Example token: {token}")
+    else:
+        lines.append("  ApiAuth NONE: no authorizer.")
+    if any(route.route_key == "POST /verifications" for route in stack.routes):
+        api = stack.api_url
+        encoded = EXAMPLE_NUMBER.replace("+", "%2B")
+        lines += [
+            "",
+            "Try it:",
+            "  # 1. start an SMS verification (note the id in the answer)",
+            f"  curl -s -X POST {api}/verifications{auth} -H 'content-type: application/json' "
+            f'-d \'{{"phoneNumber":"{EXAMPLE_NUMBER}"}}\'',
+        ]
+        if stack.sandbox is not None:
+            lines += [
+                "  # 2. read the code the phone received",
+                f"  curl -s {stack.sandbox.url}/sandbox/v1/inbox/{encoded}",
+            ]
+        lines += [
+            "  # 3. report it",
+            f"  curl -s -X PUT {api}/verifications/<id>{auth} -H 'content-type: application/json' "
+            '-d \'{"code":"<code>"}\'',
+            "  # 4. the verification's state",
+            f"  curl -s {api}/verifications/<id>{auth}",
+        ]
+    lines += ["", "Ctrl-C stops everything."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (template.yaml)"
+    )
+    parser.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after SECONDS")
+    parser.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE", help="template parameter override"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="function environment override"
+    )
+    args = parser.parse_args(argv)
+    sinch_url = os.environ.get("SINCH_BASE_URL", "").strip() or None
+    try:
+        sandbox_config = None
+        if sinch_url is None:
+            from sinch_sandbox import SandboxConfig  # only when the sandbox runs
+
+            sandbox_config = SandboxConfig.from_env()
+        stack = LocalStack(
+            args.template,
+            api_port=_port("API_PORT"),
+            sandbox_port=_port("SANDBOX_PORT"),
+            aws_port=_port("AWS_EMULATOR_PORT"),
+            api_auth=os.environ.get("API_AUTH") or None,
+            parameter_overrides=_pairs(args.parameter, "--parameter"),
+            env=_pairs(args.env, "--env"),
+            inherit_environment=True,
+            region=os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            sandbox_config=sandbox_config,
+            sinch_base_url=sinch_url,
+            sinch_application_key=os.environ.get("SINCH_APPLICATION_KEY") or None,
+            sinch_application_secret=os.environ.get("SINCH_APPLICATION_SECRET") or None,
+        )
+    except (ValueError, TemplateError, LocalStackError) as error:
+        print(f"local-stack: {error}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        stack.start()
+    except OSError as error:
+        print(f"local-stack: cannot listen: {error} (is another local stack running?)", file=sys.stderr)
+        return 1
+    except (TemplateError, LocalStackError) as error:
+        print(f"local-stack: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(_banner(stack, args.template), flush=True)
+        stop.wait(args.stop_after)
+    finally:
+        stack.stop()
+        print("local-stack: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

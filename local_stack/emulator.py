@@ -1,0 +1,210 @@
+"""The AWS side of the local stack: moto's server on loopback HTTP, with the template's table and secret.
+
+The handlers reach it exactly as they reach AWS, through boto3 with ``AWS_ENDPOINT_URL``, so nothing in
+the product knows it is local. moto keeps its state in this process's memory: every emulator started in
+one process shares it (and ``moto.mock_aws`` resets it), which is why resource names get a suffix when
+another stack in the process already uses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import string
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from mypy_boto3_dynamodb import DynamoDBClient
+from mypy_boto3_secretsmanager import SecretsManagerClient
+
+from local_stack.template import SecretSpec, TableSpec
+
+DUMMY_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+_GSI_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput")
+_LSI_KEYS = ("IndexName", "KeySchema", "Projection")
+
+
+class AwsEmulator:
+    """moto's ThreadedMotoServer bound to loopback, plus typed clients pointed at it."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, region: str = "eu-west-1") -> None:
+        if host != "localhost" and not host.startswith("127."):
+            raise ValueError("the AWS emulator binds to loopback only (127.0.0.1)")
+        self._host = "127.0.0.1" if host == "localhost" else host
+        self._port = port
+        self.region = region
+        self._server: Any = None
+
+    def start(self) -> AwsEmulator:
+        if self._server is not None:
+            raise RuntimeError("the AWS emulator is already running")
+        # Imported here: moto is large, and only a running emulator needs it.
+        from moto.server import ThreadedMotoServer
+
+        werkzeug_log = logging.getLogger("werkzeug")
+        if werkzeug_log.level == logging.NOTSET:
+            # Werkzeug otherwise logs every DynamoDB call to stderr, drowning the handlers' own logs.
+            werkzeug_log.setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+        server.start()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        # ThreadedMotoServer.stop() shuts the loop down but leaves the listening socket open.
+        inner = getattr(server, "_server", None)
+        if inner is not None:
+            inner.server_close()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the AWS emulator is not running")
+        return int(self._server.get_host_and_port()[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def _config(self) -> Config:
+        return Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=10)
+
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=self._config(),
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+            aws_session_token=DUMMY_CREDENTIALS["aws_session_token"],
+        )
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        return boto3.client(
+            "secretsmanager",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=self._config(),
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+            aws_session_token=DUMMY_CREDENTIALS["aws_session_token"],
+        )
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def table_exists(self, name: str) -> bool:
+        try:
+            self.dynamodb().describe_table(TableName=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def create_table(self, spec: TableSpec, name: str) -> str:
+        """Create the table as CloudFormation would from ``spec``; returns its ARN."""
+        client = self.dynamodb()
+        arguments: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": spec.key_schema,
+            "AttributeDefinitions": spec.attribute_definitions,
+            "BillingMode": spec.billing_mode,
+        }
+        on_demand = spec.billing_mode == "PAY_PER_REQUEST"
+        if not on_demand:
+            arguments["ProvisionedThroughput"] = spec.provisioned_throughput or {
+                "ReadCapacityUnits": 5,
+                "WriteCapacityUnits": 5,
+            }
+        if spec.global_secondary_indexes:
+            arguments["GlobalSecondaryIndexes"] = [
+                _index(index, _GSI_KEYS, drop_throughput=on_demand) for index in spec.global_secondary_indexes
+            ]
+        if spec.local_secondary_indexes:
+            arguments["LocalSecondaryIndexes"] = [
+                _index(index, _LSI_KEYS, drop_throughput=True) for index in spec.local_secondary_indexes
+            ]
+        description = client.create_table(**arguments)["TableDescription"]
+        if spec.ttl_attribute:
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": spec.ttl_attribute, "Enabled": True},
+            )
+        return description.get("TableArn", "")
+
+    def delete_table(self, name: str) -> None:
+        # Already gone is fine: moto.mock_aws elsewhere in the process may have reset everything.
+        with contextlib.suppress(ClientError):
+            self.dynamodb().delete_table(TableName=name)
+
+    def secret_exists(self, name: str) -> bool:
+        try:
+            self.secretsmanager().describe_secret(SecretId=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def create_secret(self, name: str, secret_string: str) -> str:
+        """Create the secret with its value; returns its ARN."""
+        return self.secretsmanager().create_secret(Name=name, SecretString=secret_string)["ARN"]
+
+    def delete_secret(self, secret_id: str) -> None:
+        with contextlib.suppress(ClientError):  # already gone, as for tables
+            self.secretsmanager().delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+
+
+def _index(index: dict[str, Any], keys: tuple[str, ...], *, drop_throughput: bool) -> dict[str, Any]:
+    # CloudFormation's index properties are the API's plus a few of its own (ContributorInsights...).
+    kept = {key: index[key] for key in keys if key in index}
+    if drop_throughput:
+        kept.pop("ProvisionedThroughput", None)
+    return kept
+
+
+def secret_value(
+    spec: SecretSpec,
+    *,
+    credentials: tuple[str, str] | None,
+) -> str:
+    """The SecretString CloudFormation would create, with the Sinch credentials the stack uses.
+
+    ``credentials`` (applicationKey, applicationSecret) replace the template's placeholders; the
+    GenerateStringKey gets a random value the way Secrets Manager's GenerateSecretString would.
+    """
+    source = spec.secret_string_template if spec.secret_string_template is not None else spec.secret_string
+    document: Any
+    try:
+        document = json.loads(source) if source is not None else {}
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        # Not a JSON object: nothing to fill in, the value is used as the template wrote it.
+        return source or ""
+    if credentials is not None:
+        document["applicationKey"], document["applicationSecret"] = credentials
+    if spec.generate_string_key:
+        document[spec.generate_string_key] = generate_password(spec)
+    return json.dumps(document)
+
+
+def generate_password(spec: SecretSpec) -> str:
+    alphabet = string.ascii_letters + string.digits
+    if not spec.exclude_punctuation:
+        alphabet += string.punctuation
+    alphabet = "".join(ch for ch in alphabet if ch not in spec.exclude_characters) or string.ascii_letters
+    return "".join(secrets.choice(alphabet) for _ in range(max(1, spec.password_length)))

@@ -1,0 +1,1 @@
+NAME = "start-helpers"
