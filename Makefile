@@ -1,12 +1,16 @@
-# Every target builds the virtual environment it needs first, so a fresh clone needs only `make test`
-# (or `make sandbox`). PYTHON picks the interpreter for the venv (the machines' python3 is 3.11).
+# Every target builds what it needs first (virtual environments included), so on a fresh machine
+# `make run` runs the product locally and `make test` runs every check. The machines' python3 is 3.11;
+# PYTHON picks another interpreter for the venvs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv test lint typecheck unit integration sandbox clean
+.PHONY: help venv run demo sandbox test check lint typecheck unit integration validate build sam-venv clean
+
+help:
+	@grep -E '^## ' Makefile | sed 's/^## //'
 
 $(BIN)/.installed: requirements-dev.txt layers/phone_verification/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +20,27 @@ $(BIN)/.installed: requirements-dev.txt layers/phone_verification/requirements.t
 
 venv: $(BIN)/.installed
 
+## make run       the whole product locally (no AWS account, no Docker): the real handlers behind
+##                127.0.0.1:$${API_PORT:-3000}, the Sinch sandbox on :$${SANDBOX_PORT:-3001}, moto on :$${AWS_EMULATOR_PORT:-3002}
+run: venv
+	$(BIN)/python -m local_stack
+
+## make demo      the README walkthrough against a fresh local stack; exits non-zero if a step fails
+demo: venv
+	$(BIN)/python -m local_stack.demo
+
+## make sandbox   only the Sinch sandbox, on 127.0.0.1:$${SANDBOX_PORT:-3001}
+sandbox: venv
+	$(BIN)/python -m sinch_sandbox
+
+## make test      everything CI runs: lint, types, template checks, sam build, unit then integration tests
+test: check validate build
+	$(BIN)/pytest tests/unit -q
+	REQUIRE_BUILD=1 $(BIN)/pytest tests/integration -q
+
+## make check     lint and types only (seconds)
+check: lint typecheck
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -23,31 +48,15 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+## make unit      the unit tests (no sockets; seconds)
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
+## make integration  the integration tests over loopback HTTP (emulator, sandbox, local API)
 integration: venv
 	$(BIN)/pytest tests/integration -q
 
-## The README's test command: lint, types, then the whole suite.
-test: lint typecheck
-	$(BIN)/pytest -q
-
-## Sinch sandbox on 127.0.0.1:$${SANDBOX_PORT:-3001} (Ctrl-C stops it).
-sandbox: venv
-	$(BIN)/python -m sinch_sandbox
-
-## The whole product locally, no AWS account and no Docker (Ctrl-C stops it): the real handlers behind
-## 127.0.0.1:$${API_PORT:-3000}, the Sinch sandbox on :$${SANDBOX_PORT:-3001}, moto on :$${AWS_EMULATOR_PORT:-3002}.
-.PHONY: run
-run: venv
-	$(BIN)/python -m local_stack
-
-clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .aws-sam
-
-## ---- Template tooling: `make validate` (cfn-lint + sam validate --lint), `make build` (sam build).
-# SAM CLI and cfn-lint get their own venv from requirements-sam.txt: SAM CLI pins its own boto3 & co.
+# ---- Template tooling. SAM CLI and cfn-lint get their own venv: SAM CLI pins its own boto3 & co.
 SAM_VENV ?= .venv-sam
 SAM_BIN := $(SAM_VENV)/bin
 SAM := env -u PYTHONPATH SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
@@ -57,8 +66,10 @@ SAM := env -u PYTHONPATH SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
 PYTHON313 ?= $(shell p="$$(pyenv prefix 3.13 2>/dev/null | head -n 1)"; \
 	if [ -x "$$p/bin/python3.13" ]; then echo "$$p/bin/python3.13"; \
 	elif python3.13 -c '' >/dev/null 2>&1; then command -v python3.13; fi)
-
-.PHONY: sam-venv validate build clean-sam
+# What the Lambda python3.13 runtime itself provides besides the standard library: the AWS SDK. The
+# built-artefact test runs the handlers with only this and the built layer on the path.
+LAMBDA_RUNTIME_PACKAGES := boto3==1.39.17
+LAMBDA_RUNTIME_DIR := .aws-sam/lambda-runtime
 
 $(SAM_BIN)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -68,11 +79,12 @@ $(SAM_BIN)/.installed: requirements-sam.txt
 
 sam-venv: $(SAM_BIN)/.installed
 
+## make validate  cfn-lint and sam validate --lint on template.yaml
 validate: sam-venv
 	env -u PYTHONPATH $(SAM_BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template-file template.yaml
 
-## Builds the layer and both functions for arm64 into .aws-sam/build (no Docker needed).
+## make build     sam build (arm64, no Docker) into .aws-sam/build, plus the runtime's own packages
 build: sam-venv
 	@if [ -z "$(PYTHON313)" ] || ! "$(PYTHON313)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
 		echo "make build: no Python 3.13 found; sam build needs the functions' runtime without Docker." >&2; \
@@ -81,7 +93,10 @@ build: sam-venv
 	fi
 	@mkdir -p .aws-sam/bin && ln -sf "$(PYTHON313)" .aws-sam/bin/python3.13
 	PATH="$(CURDIR)/.aws-sam/bin:$$PATH" $(SAM) build --template-file template.yaml --build-dir .aws-sam/build
+	@test -f $(LAMBDA_RUNTIME_DIR)/.installed || { \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAMBDA_RUNTIME_DIR) \
+			--python-version 3.13 --only-binary=:all: $(LAMBDA_RUNTIME_PACKAGES) && touch $(LAMBDA_RUNTIME_DIR)/.installed; }
+	@echo "PYTHON313=$(PYTHON313)" > .aws-sam/python313.env
 
-clean: clean-sam
-clean-sam:
-	rm -rf $(SAM_VENV) .aws-sam
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ import os
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from .sinch import SinchCall
 
@@ -36,6 +37,8 @@ class MetricOutcomes:
     """EMF metrics per outcome, with the method (and reason) as dimensions."""
 
     def record(self, outcome: str, method: str, reason: str | None = None) -> None:
+        if is_metrics_disabled():  # single_metric itself ignores POWERTOOLS_METRICS_DISABLED
+            return
         name = _OUTCOME_METRICS.get(outcome, outcome)
         # One EMF document per outcome: dimensions differ between outcomes, and a shared blob would
         # force one dimension set on all of them.
