@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run demo sandbox test check lint typecheck unit integration validate build sam-venv clean
+.PHONY: help venv run demo sandbox test test-docker test-e2e check lint typecheck unit integration validate build \
+	sam-venv clean
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -34,9 +35,21 @@ sandbox: venv
 	$(BIN)/python -m sinch_sandbox
 
 ## make test      everything CI runs: lint, types, template checks, sam build, unit then integration tests
+##                (the opt-in Docker and deployed-stack suites run too and say why they skip)
+# Unit and integration tests run in separate processes: moto's in-process mock (unit) and its server
+# (integration) share one memory, and a mock starting or stopping would wipe the server's tables.
 test: check validate build
 	$(BIN)/pytest tests/unit -q
 	REQUIRE_BUILD=1 $(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/docker tests/e2e -q
+
+## make test-docker  the walkthrough against LocalStack in Docker (needs a Docker engine)
+test-docker: venv
+	$(BIN)/pytest tests/docker -q
+
+## make test-e2e  checks against a deployed stack: E2E_API_URL=<ApiUrl output> [E2E_PHONE_NUMBER=+...]
+test-e2e: venv
+	$(BIN)/pytest tests/e2e -q
 
 ## make check     lint and types only (seconds)
 check: lint typecheck

@@ -35,15 +35,26 @@ _LSI_KEYS = ("IndexName", "KeySchema", "Projection")
 class AwsEmulator:
     """moto's ThreadedMotoServer bound to loopback, plus typed clients pointed at it."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, region: str = "eu-west-1") -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "eu-west-1",
+        external_url: str | None = None,
+    ) -> None:
         if host != "localhost" and not host.startswith("127."):
             raise ValueError("the AWS emulator binds to loopback only (127.0.0.1)")
         self._host = "127.0.0.1" if host == "localhost" else host
         self._port = port
         self.region = region
         self._server: Any = None
+        # An emulator someone else runs (LocalStack in Docker): used as it is, never started or stopped.
+        self._external_url = external_url.rstrip("/") if external_url else None
 
     def start(self) -> AwsEmulator:
+        if self._external_url is not None:
+            return self
         if self._server is not None:
             raise RuntimeError("the AWS emulator is already running")
         # Imported here: moto is large, and only a running emulator needs it.
@@ -76,6 +87,8 @@ class AwsEmulator:
 
     @property
     def endpoint_url(self) -> str:
+        if self._external_url is not None:
+            return self._external_url
         return f"http://{self._host}:{self.port}"
 
     def _config(self) -> Config:

@@ -49,9 +49,11 @@ class LocalStackError(Exception):
 class LocalStack:
     """The product's real handlers behind a local API, with an AWS emulator and the Sinch sandbox.
 
-    ``sinch_base_url`` None (the default) starts the Sinch sandbox and points the functions at it; a
-    URL points them at that Sinch instead (no sandbox), with ``sinch_application_key``/``_secret``
-    written into the secret (a loopback URL without them gets the sandbox's default credentials).
+    ``aws_endpoint_url`` uses an AWS emulator that is already running (LocalStack in Docker) instead of
+    starting moto. ``sinch_base_url`` None (the default) starts the Sinch sandbox and points the
+    functions at it; a URL points them at that Sinch instead (no sandbox), with
+    ``sinch_application_key``/``_secret`` written into the secret (a loopback URL without them gets the
+    sandbox's default credentials).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class LocalStack:
         api_port: int = 0,
         sandbox_port: int = 0,
         aws_port: int = 0,
+        aws_endpoint_url: str | None = None,
         api_auth: str | None = None,
         parameter_overrides: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
@@ -81,6 +84,7 @@ class LocalStack:
         self.stack_name = stack_name
         self.account_id = LOCAL_ACCOUNT_ID
         self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port}
+        self._external_aws = aws_endpoint_url
         self._env_overrides = dict(env or {})
         self._inherit = inherit_environment
         self._secret_name = secret_name
@@ -174,7 +178,9 @@ class LocalStack:
                 "AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable", "AWS::SecretsManager::Secret"
             ),
         )
-        self._emulator = AwsEmulator(host=self.host, port=self._ports["aws"], region=self.region).start()
+        self._emulator = AwsEmulator(
+            host=self.host, port=self._ports["aws"], region=self.region, external_url=self._external_aws
+        ).start()
         if self._sinch_url is None:
             from sinch_sandbox import SandboxConfig, SandboxServer  # the sandbox only when it runs
 
