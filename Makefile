@@ -22,7 +22,7 @@ $(BIN)/.installed: requirements-dev.txt layers/phone_verification/requirements.t
 venv: $(BIN)/.installed
 
 ## make run       the whole product locally (no AWS account, no Docker): the real handlers behind
-##                127.0.0.1:$${API_PORT:-3000}, the Sinch sandbox on :$${SANDBOX_PORT:-3001}, moto on :$${AWS_EMULATOR_PORT:-3002}
+##                127.0.0.1:3000 (API_PORT), the Sinch sandbox on :3001 (SANDBOX_PORT), moto on :3002
 run: venv
 	$(BIN)/python -m local_stack
 
@@ -30,7 +30,7 @@ run: venv
 demo: venv
 	$(BIN)/python -m local_stack.demo
 
-## make sandbox   only the Sinch sandbox, on 127.0.0.1:$${SANDBOX_PORT:-3001}
+## make sandbox   only the Sinch sandbox, on 127.0.0.1:3001 (SANDBOX_PORT)
 sandbox: venv
 	$(BIN)/python -m sinch_sandbox
 
