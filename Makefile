@@ -107,7 +107,7 @@ build: sam-venv
 	@mkdir -p .aws-sam/bin && ln -sf "$(PYTHON313)" .aws-sam/bin/python3.13
 	PATH="$(CURDIR)/.aws-sam/bin:$$PATH" $(SAM) build --template-file template.yaml --build-dir .aws-sam/build
 	@test -f $(LAMBDA_RUNTIME_DIR)/.installed || { \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAMBDA_RUNTIME_DIR) \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --no-compile --target $(LAMBDA_RUNTIME_DIR) \
 			--python-version 3.13 --only-binary=:all: $(LAMBDA_RUNTIME_PACKAGES) && touch $(LAMBDA_RUNTIME_DIR)/.installed; }
 	@echo "PYTHON313=$(PYTHON313)" > .aws-sam/python313.env
 

@@ -265,9 +265,11 @@ class VerificationService:
         try:
             return self._sinch.start(request)
         except SinchUnavailable as exc:
-            if exc.request_sent and exc.http_status is None:
-                # Timed out or cut off after sending: Sinch may have started it. Ask by our reference
-                # before answering, so the caller neither loses a sent SMS nor gets a second one.
+            answered_ok = exc.http_status is not None and 200 <= exc.http_status < 300
+            if exc.request_sent and (exc.http_status is None or answered_ok):
+                # Timed out, cut off after sending, or a 2xx we could not read: Sinch may have started
+                # it. Ask by our reference before answering, so the caller neither loses a sent SMS nor
+                # gets a second one.
                 found = self._find_started(request)
                 if found is not None:
                     return found
