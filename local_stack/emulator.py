@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import string
+import threading
 from typing import Any
 
 import boto3
@@ -30,6 +31,24 @@ DUMMY_CREDENTIALS = {
 }
 _GSI_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput")
 _LSI_KEYS = ("IndexName", "KeySchema", "Projection")
+
+
+class _OneRequestAtATime:
+    """Serialise the emulator's requests.
+
+    DynamoDB applies each conditional write atomically, and the product's limits (attempts, starts,
+    single-use success) rest on that. moto's server handles requests on parallel threads and does not
+    promise the same for one item, so the concurrency tests would prove moto's behaviour rather than
+    the product's. One request at a time gives the guarantee DynamoDB gives.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
 
 
 class AwsEmulator:
@@ -66,6 +85,8 @@ class AwsEmulator:
             werkzeug_log.setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         server.start()
+        inner = server._server
+        inner.app = _OneRequestAtATime(inner.app)
         self._server = server
         return self
 
