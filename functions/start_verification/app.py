@@ -20,6 +20,7 @@ def start_http() -> api.Response[str]:
     command = start_command(
         api.read_json(event),
         owner=api.caller(event),
+        rate_key=api.rate_key(event),
         idempotency_key_value=event.headers.get("idempotency-key"),
     )
     result = idempotency.start(runtime.current(), command, router.lambda_context)

@@ -25,7 +25,16 @@ from .errors import InternalError, InvalidRequest, VerificationError, Verificati
 from .observability import logger, metrics, tracer
 from .settings import ConfigurationError
 
-__all__ = ["Response", "caller", "entrypoint", "json_response", "path_parameter", "problem", "read_json"]
+__all__ = [
+    "Response",
+    "caller",
+    "entrypoint",
+    "json_response",
+    "path_parameter",
+    "problem",
+    "rate_key",
+    "read_json",
+]
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 16 * 1024
@@ -103,6 +112,17 @@ def caller(event: BaseProxyEvent) -> str:
             arn = arn.rsplit("/", 1)[0]
         return f"iam:{arn}"
     return ANONYMOUS
+
+
+def rate_key(event: BaseProxyEvent) -> str | None:
+    """What the per-caller send limit counts: the authenticated caller, or the source address on an
+    open API (where everyone is the same anonymous owner)."""
+    owner = caller(event)
+    if owner != ANONYMOUS:
+        return owner
+    context: Mapping[str, Any] = event.get("requestContext") or {}
+    address = (context.get("http") or {}).get("sourceIp") or (context.get("identity") or {}).get("sourceIp")
+    return f"ip:{address}" if isinstance(address, str) and address else None
 
 
 def _unexpected(error: Exception) -> Response[str]:

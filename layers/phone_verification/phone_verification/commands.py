@@ -32,6 +32,9 @@ class StartCommand:
     locale: str | None = None
     code: str | None = None
     owner: str = ANONYMOUS
+    # Who the per-caller send limit counts against: "iam:<principal>", "jwt:<iss>:<sub>" or "ip:<address>";
+    # None for direct invocations, whose callers IAM already trusts.
+    rate_key: str | None = None
     idempotency_key: str | None = None
     task_token: str | None = None
 
@@ -82,7 +85,12 @@ def idempotency_key(value: object) -> str | None:
 
 
 def start_command(
-    body: object, *, owner: str = ANONYMOUS, idempotency_key_value: object = None, task_token: object = None
+    body: object,
+    *,
+    owner: str = ANONYMOUS,
+    rate_key: str | None = None,
+    idempotency_key_value: object = None,
+    task_token: object = None,
 ) -> StartCommand:
     data = _object(body)
     number = data.get("phoneNumber")
@@ -111,6 +119,7 @@ def start_command(
         locale=_optional_text(data, "locale", _LOCALE, "must be a language tag such as en-US."),
         code=code,
         owner=owner,
+        rate_key=rate_key,
         idempotency_key=idempotency_key(idempotency_key_value),
         task_token=task_token,
     )

@@ -92,5 +92,18 @@ class ProviderUnavailable(VerificationError):
     default_detail = "The verification provider is unavailable; try again later."
 
 
+class ServiceUnavailable(VerificationError):
+    """The package's own AWS dependencies (DynamoDB, Secrets Manager) are throttled or unreachable.
+
+    Not in the design's first table: a 500 would not tell the caller that retrying soon is right, and
+    provider_unavailable would blame Sinch for an AWS problem.
+    """
+
+    code = "unavailable"
+    http_status = 503
+    title = "Service unavailable"
+    default_detail = "The service is busy; try again shortly."
+
+
 class InternalError(VerificationError):
     """Anything unexpected; raised for direct invocations so the name matches the design's table."""

@@ -36,8 +36,15 @@ class PhoneNumber:
         return f"PhoneNumber({self.masked!r}, country={self.country!r})"
 
 
-def parse(value: object, *, allowed_countries: frozenset[str] = frozenset()) -> PhoneNumber:
-    """A valid number in E.164 form, or ``InvalidRequest`` / ``DestinationDenied`` saying why not."""
+def parse(
+    value: object, *, allowed_countries: frozenset[str] = frozenset(), sms: bool = False
+) -> PhoneNumber:
+    """A valid number in E.164 form, or ``InvalidRequest`` / ``DestinationDenied`` saying why not.
+
+    With ``sms``, a number known to be a fixed line is refused too: it cannot receive the message, and
+    SMS to landlines is a known pumping pattern. Numbers whose type is ambiguous (fixed line or mobile,
+    as in the US) pass.
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.", http_status=422)
     text = value.strip()
@@ -52,8 +59,11 @@ def parse(value: object, *, allowed_countries: frozenset[str] = frozenset()) -> 
     country = phonenumbers.region_code_for_number(number)
     if allowed_countries and country not in allowed_countries:
         raise DestinationDenied("Verifications to this country are not allowed.")
-    if phonenumbers.number_type(number) in _REFUSED_TYPES:
+    number_type = phonenumbers.number_type(number)
+    if number_type in _REFUSED_TYPES:
         raise DestinationDenied("This type of number cannot be verified.")
+    if sms and number_type == PhoneNumberType.FIXED_LINE:
+        raise DestinationDenied("This number is a fixed line and cannot receive SMS.")
     return PhoneNumber(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country)
 
 

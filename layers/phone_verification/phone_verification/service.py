@@ -198,26 +198,22 @@ class VerificationService:
 
     def start(self, command: StartCommand) -> Verification:
         settings = self._settings
-        number = phone.parse(command.phone_number, allowed_countries=settings.allowed_countries)
         method = command.method
+        number = phone.parse(
+            command.phone_number, allowed_countries=settings.allowed_countries, sms=method is Method.SMS
+        )
         chosen = codes.chosen_code(command.code) if command.code is not None else None
         hasher = self._hasher()
         now = self._now()
-        reservation = self._store.reserve_start(
-            hasher.number(number.e164),
-            now=now,
-            max_starts=settings.max_starts_per_number,
-            window=settings.start_window_seconds,
-            min_gap=settings.min_seconds_between_starts,
-            keep_for=settings.verification_ttl_seconds,
-        )
+        reservations = self._reserve(command, hasher, hasher.number(number.e164), now)
         code = chosen
         if method is Method.SMS and code is None and settings.sms_code_source == "service":
             code = codes.generate(settings.code_length)
         # Our own reference when the caller gave none: it lets a start whose answer was lost be found again.
         reference = command.reference or f"pv-{uuid.uuid4().hex}"
         request = self._sinch_start_request(method, number.e164, reference, command.locale, code)
-        result = self._send_start(request, reservation)
+        result = self._send_start(request, reservations)
+        reservation = reservations[-1]  # the number's: it knows the verification this one supersedes
 
         cli = result.flashcall.cli if result.flashcall else None
         secret_hash: str | None = None
@@ -234,7 +230,7 @@ class VerificationService:
             created_at=now,
             expires_at=now + settings.verification_ttl_seconds,
             masked_number=number.masked,
-            number_hash=reservation.number_hash,
+            number_hash=reservation.key_hash,
             owner_hash=hasher.caller(command.owner),
             checked_by="service" if secret_hash else "sinch",
             secret_hash=secret_hash,
@@ -249,6 +245,46 @@ class VerificationService:
         )
         return view(record, now, hints=_hints(result))
 
+    def _reserve(
+        self, command: StartCommand, hasher: codes.Hasher, number_hash: str, now: int
+    ) -> list[StartReservation]:
+        """Take the caller's slot, then the number's; the number's comes last in the list."""
+        settings = self._settings
+        taken: list[StartReservation] = []
+        if command.rate_key is not None:
+            principal = command.rate_key.startswith("iam:")
+            limit = settings.max_starts_per_principal if principal else settings.max_starts_per_user
+            if limit:
+                taken.append(
+                    self._store.reserve(
+                        "caller",
+                        hasher.caller(command.rate_key),
+                        now=now,
+                        max_starts=limit,
+                        window=settings.caller_window_seconds,
+                    )
+                )
+        try:
+            taken.append(
+                self._store.reserve(
+                    "number",
+                    number_hash,
+                    now=now,
+                    max_starts=settings.max_starts_per_number,
+                    window=settings.start_window_seconds,
+                    min_gap=settings.min_seconds_between_starts,
+                    keep_for=settings.verification_ttl_seconds,
+                )
+            )
+        except VerificationError:
+            self._release(taken)
+            raise
+        return taken
+
+    def _release(self, reservations: list[StartReservation]) -> None:
+        for reservation in reservations:
+            self._store.release(reservation)
+
     def _sinch_start_request(
         self, method: Method, e164: str, reference: str, locale: str | None, code: str | None
     ) -> StartRequest:
@@ -261,7 +297,7 @@ class VerificationService:
             return CalloutStart(number=e164, reference=reference, locale=locale)
         return WhatsappStart(number=e164, reference=reference)
 
-    def _send_start(self, request: StartRequest, reservation: StartReservation) -> StartResult:
+    def _send_start(self, request: StartRequest, reservations: list[StartReservation]) -> StartResult:
         try:
             return self._sinch.start(request)
         except SinchUnavailable as exc:
@@ -274,19 +310,19 @@ class VerificationService:
                 if found is not None:
                     return found
             else:
-                self._store.release_start(reservation)
+                self._release(reservations)
             raise ProviderUnavailable(retry_after=5) from exc
         except SinchRequestRejected as exc:
-            self._store.release_start(reservation)
+            self._release(reservations)
             if exc.http_status == 403:
                 raise DestinationDenied("The provider does not allow verifications to this number.") from exc
             raise ProviderRejected() from exc
         except (SinchRateLimited, SinchAuthenticationFailed) as exc:
-            self._store.release_start(reservation)
+            self._release(reservations)
             retry_after = getattr(exc, "retry_after", None)
             raise ProviderUnavailable(retry_after=int(retry_after) if retry_after else 5) from exc
         except SinchError as exc:
-            self._store.release_start(reservation)
+            self._release(reservations)
             raise ProviderUnavailable(retry_after=5) from exc
 
     def _find_started(self, request: StartRequest) -> StartResult | None:

@@ -37,6 +37,11 @@ class Settings:
     max_starts_per_number: int = 5
     start_window_seconds: int = 600
     min_seconds_between_starts: int = 30
+    # Per-caller send budgets (0 turns one off): a backend's IAM principal gets a large one that caps what
+    # a compromised backend can spend; an end user (JWT subject, or source IP on an open API) a small one.
+    max_starts_per_principal: int = 1000
+    max_starts_per_user: int = 10
+    caller_window_seconds: int = 3600
     allowed_countries: frozenset[str] = frozenset()
     secret_max_age_seconds: int = 300
 
@@ -65,6 +70,13 @@ class Settings:
             start_window_seconds=reader.integer("START_WINDOW_SECONDS", cls.start_window_seconds, 1, 86_400),
             min_seconds_between_starts=reader.integer(
                 "MIN_SECONDS_BETWEEN_STARTS", cls.min_seconds_between_starts, 0, 86_400
+            ),
+            max_starts_per_principal=reader.integer(
+                "MAX_STARTS_PER_PRINCIPAL", cls.max_starts_per_principal, 0, 1_000_000
+            ),
+            max_starts_per_user=reader.integer("MAX_STARTS_PER_USER", cls.max_starts_per_user, 0, 1_000_000),
+            caller_window_seconds=reader.integer(
+                "CALLER_WINDOW_SECONDS", cls.caller_window_seconds, 1, 86_400
             ),
             allowed_countries=reader.countries("ALLOWED_COUNTRIES"),
             secret_max_age_seconds=reader.integer(

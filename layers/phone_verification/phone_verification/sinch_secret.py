@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import ServiceUnavailable
 from .settings import ConfigurationError
 from .sinch import Credentials
 
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = logging.getLogger(__name__)
+
+# Errors that mean the deployment is wrong (secret missing, not readable by this role, KMS key unusable).
+_OPERATOR_ERRORS = frozenset(
+    {"ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException"}
+)
+
+
+def _aws_error_code(error: BaseException | None) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, Mapping):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +93,14 @@ class SecretsManagerCredentials:
         except TransformParameterError:
             raise ConfigurationError("the Sinch secret is not valid JSON") from None
         except GetParameterError as exc:
-            raise ConfigurationError("the Sinch secret could not be read from Secrets Manager") from exc
+            code = _aws_error_code(exc.__cause__ or exc.__context__)  # Powertools wraps without "from"
+            if code in _OPERATOR_ERRORS:
+                raise ConfigurationError(
+                    f"the Sinch secret could not be read from Secrets Manager ({code})"
+                ) from exc
+            # Throttled, unreachable, or a Secrets Manager outage: nothing an operator must fix.
+            logger.warning("Secrets Manager call failed", extra={"aws_error": code})
+            raise ServiceUnavailable(retry_after=1) from exc
         return parse_secret(value)
 
     def secret(self, *, force_refresh: bool = False) -> SinchSecret:

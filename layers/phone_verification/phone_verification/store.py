@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import InternalError, RateLimited
+from .errors import InternalError, RateLimited, ServiceUnavailable, VerificationError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -68,9 +68,10 @@ class VerificationRecord:
 
 @dataclass(frozen=True, slots=True)
 class StartReservation:
-    """A start slot taken in the number's window; released again if nothing was sent."""
+    """A start slot taken in a window (the number's or the caller's); released again if nothing was sent."""
 
-    number_hash: str
+    kind: str
+    key_hash: str
     taken_at: int
     previous_start: int | None
     previous_id: str | None
@@ -184,12 +185,22 @@ class VerificationStore:
 
     # ----------------------------------------------------------------------------------- per-number limits
 
-    def reserve_start(
-        self, number_hash: str, *, now: int, max_starts: int, window: int, min_gap: int, keep_for: int
+    def reserve(
+        self,
+        kind: str,
+        key_hash: str,
+        *,
+        now: int,
+        max_starts: int,
+        window: int,
+        min_gap: int = 0,
+        keep_for: int = 0,
     ) -> StartReservation:
-        """Take a start slot for the number or raise ``RateLimited`` with the seconds to wait."""
+        """Take a start slot in the window of ``kind#key_hash`` (a number or a caller) or raise
+        ``RateLimited`` with the seconds to wait. ``keep_for`` keeps the item (and the number's pointer to
+        its latest verification) at least that long."""
         names = {"#window": "windowStart", "#starts": "starts", "#last": "lastStart", "#ttl": "ttl"}
-        key = _key("number", number_hash)
+        key = _key(kind, key_hash)
         ttl = _n(now + max(window, keep_for) + RETENTION_SECONDS)
         for _ in range(_RACE_RETRIES):
             try:
@@ -213,11 +224,13 @@ class VerificationStore:
                     ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 ).get("Attributes", {})
-                return StartReservation(number_hash, now, _int(old, "lastStart"), _text(old, "latestId"))
+                return StartReservation(kind, key_hash, now, _int(old, "lastStart"), _text(old, "latestId"))
             except ClientError as exc:
                 if not _is_condition_failure(exc):
-                    raise _aws_failure("reserve start") from exc
+                    raise _aws_failure("reserve start", exc) from exc
                 current = _failed_item(exc)
+            except BotoCoreError as exc:
+                raise _aws_failure("reserve start", exc) from exc
             window_start, last = _int(current, "windowStart"), _int(current, "lastStart")
             full = (
                 window_start is not None
@@ -252,14 +265,16 @@ class VerificationStore:
                         ":gap_floor": _n(now - min_gap),
                     },
                 )
-                return StartReservation(number_hash, now, last, _text(current, "latestId"))
+                return StartReservation(kind, key_hash, now, last, _text(current, "latestId"))
             except ClientError as exc:
                 if not _is_condition_failure(exc):
-                    raise _aws_failure("reserve start") from exc
-                # Another start for the number won the race; look again.
+                    raise _aws_failure("reserve start", exc) from exc
+                # Another start won the race; look again.
+            except BotoCoreError as exc:
+                raise _aws_failure("reserve start", exc) from exc
         raise RateLimited(retry_after=max(1, min_gap))
 
-    def release_start(self, reservation: StartReservation) -> None:
+    def release(self, reservation: StartReservation) -> None:
         """Give the slot back after a start that sent nothing (best effort: a lost release only delays)."""
         names = {"#starts": "starts", "#last": "lastStart"}
         values: dict[str, AttributeValueTypeDef] = {":one": _n(1), ":taken": _n(reservation.taken_at)}
@@ -271,7 +286,7 @@ class VerificationStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_key("number", reservation.number_hash),
+                Key=_key(reservation.kind, reservation.key_hash),
                 UpdateExpression=update,
                 ConditionExpression="#last = :taken AND #starts >= :one",
                 ExpressionAttributeNames=names,
@@ -334,14 +349,14 @@ class VerificationStore:
                 and all(r.get("Code") in (None, "None") for r in reasons[:2])
             )
             if not only_abort_failed:
-                raise _aws_failure("create verification") from exc
+                raise _aws_failure("create verification", exc) from exc
             # The superseded verification already finished (verified, expired, ...): nothing to abort.
             try:
                 self._client.transact_write_items(TransactItems=[put, point])
             except (ClientError, BotoCoreError) as retry_exc:
-                raise _aws_failure("create verification") from retry_exc
+                raise _aws_failure("create verification", retry_exc) from retry_exc
         except BotoCoreError as exc:
-            raise _aws_failure("create verification") from exc
+            raise _aws_failure("create verification", exc) from exc
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         item = self._get(_key("verification", verification_id))
@@ -417,9 +432,9 @@ class VerificationStore:
             if _is_condition_failure(exc):
                 item = _failed_item(exc)
                 raise ConditionFailed(_record(item) if item else None) from None
-            raise _aws_failure("finish verification") from exc
+            raise _aws_failure("finish verification", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_failure("finish verification") from exc
+            raise _aws_failure("finish verification", exc) from exc
         return _record(new["Attributes"])
 
     def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None:
@@ -445,7 +460,7 @@ class VerificationStore:
         try:
             return self._client.get_item(**kwargs).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _aws_failure("read") from exc
+            raise _aws_failure("read", exc) from exc
 
     def _update(
         self,
@@ -479,12 +494,35 @@ class VerificationStore:
             if _is_condition_failure(exc):
                 item = _failed_item(exc)
                 raise ConditionFailed(_record(item) if item else None) from None
-            raise _aws_failure("update verification") from exc
+            raise _aws_failure("update verification", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_failure("update verification") from exc
+            raise _aws_failure("update verification", exc) from exc
         return _record(new["Attributes"])
 
 
-def _aws_failure(action: str) -> InternalError:
-    logger.exception("DynamoDB call failed", extra={"action": action})
-    return InternalError()
+# Throttling and transport failures pass: botocore already retried them, so the caller may try again soon.
+_TRANSIENT = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+
+def _aws_failure(action: str, exc: Exception | None = None) -> VerificationError:
+    """The error a failed DynamoDB call becomes, logged once here (with the AWS error code only)."""
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if code == "TransactionCanceledException" and isinstance(exc, ClientError):
+        reasons = exc.response.get("CancellationReasons", [])
+        if any(r.get("Code") in _TRANSIENT or r.get("Code") == "ThrottlingError" for r in reasons):
+            code = "ThrottlingException"
+    transient = isinstance(exc, BotoCoreError) or code in _TRANSIENT
+    logger.warning(
+        "DynamoDB call failed",
+        extra={"action": action, "aws_error": code or type(exc).__name__, "transient": transient},
+    )
+    return ServiceUnavailable(retry_after=1) if transient else InternalError()
