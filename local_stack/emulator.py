@@ -85,7 +85,8 @@ class AwsEmulator:
             werkzeug_log.setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         server.start()
-        inner = server._server
+        inner = server._server  # moto offers no hook for wrapping its WSGI app
+        assert inner is not None  # start() returns once the server exists
         inner.app = _OneRequestAtATime(inner.app)
         self._server = server
         return self
