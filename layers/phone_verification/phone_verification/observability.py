@@ -7,6 +7,7 @@ Powertools Logger so every line is structured JSON with the correlation id.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,6 +24,12 @@ logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"phone_verification"})
+
+# At DEBUG the AWS SDK and urllib3 log whole requests and responses, and Secrets Manager's response is
+# the Sinch secret. Lambda sets the root logger to the function's log level (LogLevel=DEBUG included),
+# so these stay at WARNING whatever the function's level; SDK_LOG_LEVEL overrides it deliberately.
+for _name in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_name).setLevel(os.environ.get("SDK_LOG_LEVEL", "WARNING").upper())
 
 _OUTCOME_METRICS = {
     "started": "VerificationStarted",

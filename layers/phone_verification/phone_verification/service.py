@@ -22,6 +22,7 @@ from .commands import ReportCommand, StartCommand
 from .errors import (
     AlreadyVerified,
     DestinationDenied,
+    InternalError,
     InvalidRequest,
     ProviderRejected,
     ProviderUnavailable,
@@ -317,10 +318,12 @@ class VerificationService:
             if exc.http_status == 403:
                 raise DestinationDenied("The provider does not allow verifications to this number.") from exc
             raise ProviderRejected() from exc
-        except (SinchRateLimited, SinchAuthenticationFailed) as exc:
+        except SinchAuthenticationFailed as exc:
             self._release(reservations)
-            retry_after = getattr(exc, "retry_after", None)
-            raise ProviderUnavailable(retry_after=int(retry_after) if retry_after else 5) from exc
+            raise _credentials_rejected() from exc
+        except SinchRateLimited as exc:
+            self._release(reservations)
+            raise ProviderUnavailable(retry_after=int(exc.retry_after) if exc.retry_after else 5) from exc
         except SinchError as exc:
             self._release(reservations)
             raise ProviderUnavailable(retry_after=5) from exc
@@ -425,6 +428,8 @@ class VerificationService:
             judged = isinstance(exc, SinchUnavailable) and exc.request_sent and exc.http_status is None
             if not judged:  # Sinch answered with an error or was never reached: the attempt was not used
                 self._store.refund_attempt(verification_id)
+            if isinstance(exc, SinchAuthenticationFailed):
+                raise _credentials_rejected() from exc
             retry_after = exc.retry_after if isinstance(exc, SinchRateLimited) and exc.retry_after else 5
             raise ProviderUnavailable(retry_after=int(retry_after)) from exc
 
@@ -478,6 +483,13 @@ class VerificationService:
         if record is None or not codes.same(record.owner_hash, hasher.caller(owner)):
             raise VerificationNotFound()
         return view(record, self._now())
+
+
+def _credentials_rejected() -> InternalError:
+    """Sinch refused the key and secret even after the client re-fetched them once: an operator must fix
+    the secret, so this is logged as an error and answered as an internal error, not as an outage."""
+    logger.error("Sinch rejected the application key and secret in the Sinch secret; update the secret")
+    return InternalError()
 
 
 def _sinch_report(method: str, submitted: str) -> Report:
