@@ -6,6 +6,7 @@ Each proof prints what it measured (run with -s to see the numbers quoted in the
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -249,3 +250,34 @@ def test_no_code_cli_secret_or_number_in_any_log_line_or_table_item(fresh: Local
     assert len(capture.lines) > 50, "the flow must actually have logged at DEBUG"
     assert leaks_in_logs == []
     assert leaks_at_rest == []
+
+
+def _token(sub: str) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part({'sub': sub, 'iss': 'https://issuer.example'})}.x"
+
+
+@pytest.mark.parametrize("api_auth", ["JWT", "NONE"])
+def test_end_users_get_a_small_send_budget(api_auth: str) -> None:
+    """JWT: per subject; open API: per source address. 429 with Retry-After once it is spent."""
+    limits = {"MAX_STARTS_PER_USER": "2", "CALLER_WINDOW_SECONDS": "3600", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    with LocalStack(api_auth=api_auth, env=limits, log=_NullLog()) as stack:
+        runtime.configure(None)
+        try:
+            alice = {"Authorization": f"Bearer {_token('alice')}"} if api_auth == "JWT" else {}
+            answers = [start(stack, f"+4670000032{n}", headers=alice).status_code for n in range(3)]
+            refused = start(stack, "+46700000329", headers=alice)
+            assert answers == [201, 201, 429]
+            assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+            assert 3500 <= int(refused.headers["Retry-After"]) <= 3600
+            if api_auth == "JWT":
+                bob = {"Authorization": f"Bearer {_token('bob')}"}
+                assert start(stack, "+46700000330", headers=bob).status_code == 201
+            assert stack.sandbox is not None
+            assert sum(r["operation"] == "start" for r in stack.sandbox.requests_log()) == 2 + (
+                api_auth == "JWT"
+            )
+        finally:
+            runtime.configure(None)
