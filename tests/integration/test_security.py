@@ -7,6 +7,7 @@ Each proof prints what it measured (run with -s to see the numbers quoted in the
 from __future__ import annotations
 
 import base64
+import io
 import dataclasses
 import json
 import logging
@@ -30,7 +31,7 @@ REPORT_PATH = "/verification/v1/verifications"
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     # DEBUG everywhere, as a function deployed with LogLevel=DEBUG runs: the log proof needs every line.
-    with LocalStack(env={"POWERTOOLS_LOG_LEVEL": "DEBUG"}, log=_NullLog()) as running:
+    with LocalStack(env={"POWERTOOLS_LOG_LEVEL": "DEBUG"}, log=io.StringIO()) as running:
         runtime.configure(None)
         yield running
     runtime.configure(None)
@@ -45,14 +46,6 @@ def fresh(stack: LocalStack) -> LocalStack:
     stack.sandbox.reset()
     stack.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
     return stack
-
-
-class _NullLog:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 def start(stack: LocalStack, number: str, **extra: Any) -> requests.Response:
@@ -263,7 +256,7 @@ def _token(sub: str) -> str:
 def test_end_users_get_a_small_send_budget(api_auth: str) -> None:
     """JWT: per subject; open API: per source address. 429 with Retry-After once it is spent."""
     limits = {"MAX_STARTS_PER_USER": "2", "CALLER_WINDOW_SECONDS": "3600", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    with LocalStack(api_auth=api_auth, env=limits, log=_NullLog()) as stack:
+    with LocalStack(api_auth=api_auth, env=limits, log=io.StringIO()) as stack:
         runtime.configure(None)
         try:
             alice = {"Authorization": f"Bearer {_token('alice')}"} if api_auth == "JWT" else {}
