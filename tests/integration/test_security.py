@@ -7,8 +7,8 @@ Each proof prints what it measured (run with -s to see the numbers quoted in the
 from __future__ import annotations
 
 import base64
-import io
 import dataclasses
+import io
 import json
 import logging
 import re
