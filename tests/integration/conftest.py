@@ -1,0 +1,409 @@
+"""Fixtures of the product's API tests: the real handlers behind the local stack, over loopback HTTP.
+
+One product stack (the real ``template.yaml``: local API Gateway, moto server, Sinch sandbox) serves the
+whole session; every test gets it back empty: no items in the table, the sandbox reset to its default
+configuration, the secret as it was at start. Settings that need a deployment of their own get a few
+module-scoped stacks: a short Sinch timeout; a country allow-list with Sinch-generated SMS codes; a JWT
+authorizer; no authorizer.
+
+The product keeps its dependencies (settings, boto3 clients, Sinch client) per process in
+``phone_verification.runtime``, built on first invocation from the environment the local stack applies.
+Several stacks live in one process, so before each test the cache is dropped when it was built for
+another stack; the product then builds it against this test's stack on its next invocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+from local_stack import LocalStack
+from phone_verification import runtime
+from sinch_sandbox import SandboxConfig, SandboxServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+START = "StartVerificationFunction"
+REPORT = "ReportVerificationFunction"
+NUMBER = "+46700000101"
+OTHER_NUMBER = "+46700000102"
+DEVELOPER = "arn:aws:iam::000000000000:user/local-developer"  # the local API's default IAM principal
+STRANGER = "arn:aws:iam::000000000000:user/someone-else"
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
+SINCH_PREFIX = "/verification/v1/verifications"
+HTTP_TIMEOUT = 30
+
+
+# ------------------------------------------------------------------------------------------ deployments
+
+
+@dataclass
+class Deployment:
+    """A running local stack, the secret it started with (restored before every test) and clients of
+    its emulator (a boto3 client costs more to create than a dozen calls)."""
+
+    stack: LocalStack
+    secret: str
+    dynamodb: DynamoDBClient
+    secretsmanager: SecretsManagerClient
+
+    @classmethod
+    def of(cls, stack: LocalStack) -> Deployment:
+        secretsmanager = stack.secretsmanager()
+        secret = secretsmanager.get_secret_value(SecretId=stack.secret_id)["SecretString"]
+        return cls(stack, secret, stack.dynamodb(), secretsmanager)
+
+    @property
+    def sandbox(self) -> SandboxServer:
+        assert self.stack.sandbox is not None
+        return self.stack.sandbox
+
+    def restore_secret(self) -> None:
+        self.secretsmanager.put_secret_value(SecretId=self.stack.secret_id, SecretString=self.secret)
+
+    def empty_table(self) -> None:
+        """What ``LocalStack.reset_resources`` does for the table, without dropping and creating it
+        (which costs ~90 ms a test): every item goes, so no state, limit or idempotency record is left."""
+        table = self.stack.table_name
+        for page in self.dynamodb.get_paginator("scan").paginate(
+            TableName=table, ProjectionExpression="pk", ConsistentRead=True
+        ):
+            keys: list[WriteRequestTypeDef] = [
+                {"DeleteRequest": {"Key": {"pk": item["pk"]}}} for item in page.get("Items", [])
+            ]
+            for start in range(0, len(keys), 25):
+                self.dynamodb.batch_write_item(RequestItems={table: keys[start : start + 25]})
+
+
+def bind_runtime(stack: LocalStack) -> None:
+    """Drop the product's cached dependencies if they were built for another stack."""
+    current = runtime._current  # read-only peek: which stack the cache was built for
+    if current is None:
+        return
+    settings = current.settings
+    if settings.sinch_base_url != stack.sinch_base_url or settings.table_name != stack.table_name:
+        runtime.configure(None)
+
+
+class QuietAccessLog(io.TextIOBase):
+    """The local API's log without its one line per request (printed from server threads, they land
+    between tests' captured output); everything else, such as a failed handler's traceback, goes on to
+    whatever ``sys.stderr`` is at the time, so pytest shows it with the test."""
+
+    _ACCESS = re.compile(r"[A-Z]+ \S+ \d{3} \d+ms")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dropped_line = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._ACCESS.fullmatch(text):
+            self._dropped_line = True
+            return len(text)
+        if self._dropped_line and text == "\n":
+            self._dropped_line = False
+            return len(text)
+        self._dropped_line = False
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def launch(name: str, **options: Any) -> Iterator[Deployment]:
+    """A product stack with names of its own, so other stacks in this process keep the default names."""
+    runtime.configure(None)
+    options.setdefault("log", QuietAccessLog())
+    with LocalStack(stack_name=f"pv-{name}", secret_name=f"pv-{name}/sinch", **options) as stack:
+        runtime.configure(None)
+        yield Deployment.of(stack)
+    runtime.configure(None)
+
+
+def refresh(deployment: Deployment) -> None:
+    """An empty table, the starting secret, a sandbox with no state, faults, offset or config changes.
+
+    The secret keeps the value it started with (``reset_resources`` would generate a new hashKey, while
+    the product caches the secret for minutes).
+    """
+    deployment.empty_table()
+    deployment.restore_secret()
+    deployment.sandbox.reset()
+    deployment.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
+    bind_runtime(deployment.stack)
+
+
+@pytest.fixture(scope="session")
+def product_deployment() -> Iterator[Deployment]:
+    """The product as the template defines it, with the local API's IAM authorizer."""
+    yield from launch("api-tests")
+
+
+@pytest.fixture(scope="module")
+def slow_sinch_deployment() -> Iterator[Deployment]:
+    """A product that gives up on Sinch after 0.5 s, so a slow Sinch answer is a lost answer."""
+    yield from launch("slow-sinch", env={"SINCH_READ_TIMEOUT_SECONDS": "0.5"})
+
+
+@pytest.fixture(scope="module")
+def policy_deployment() -> Iterator[Deployment]:
+    """A product that only verifies Swedish and Norwegian numbers, and lets Sinch generate SMS codes (so
+    Sinch decides every report on an SMS whose code the caller did not choose)."""
+    yield from launch("policy", env={"ALLOWED_COUNTRIES": "SE,NO", "SMS_CODE_SOURCE": "sinch"})
+
+
+@pytest.fixture(scope="module")
+def jwt_deployment() -> Iterator[Deployment]:
+    """The API behind a JWT authorizer (the local API decodes tokens without checking signatures)."""
+    yield from launch(
+        "jwt",
+        api_auth="JWT",
+        parameter_overrides={"JwtIssuer": "https://issuer.example.com", "JwtAudience": "app-client"},
+    )
+
+
+@pytest.fixture(scope="module")
+def open_deployment() -> Iterator[Deployment]:
+    """The API with no authorizer (ApiAuth=NONE, for development stacks)."""
+    yield from launch("open", api_auth="NONE")
+
+
+# ------------------------------------------------------------------------------------------ the client
+
+
+@dataclass
+class Product:
+    """One test's view of a deployment: HTTP calls, direct invocations, the phone and the clocks."""
+
+    deployment: Deployment
+    monkeypatch: pytest.MonkeyPatch
+    offset: float = 0.0
+    _frozen_at: float | None = None
+
+    @property
+    def stack(self) -> LocalStack:
+        return self.deployment.stack
+
+    @property
+    def sandbox(self) -> SandboxServer:
+        return self.deployment.sandbox
+
+    @property
+    def url(self) -> str:
+        return self.stack.api_url
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        data: str | bytes | None = None,
+        principal: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        sent = dict(headers or {})
+        if principal is not None:
+            sent["x-local-principal"] = principal
+        if body is not None:
+            data = json.dumps(body)
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+        # A new connection per request: on a reused one the local servers' separate header and body
+        # writes meet Nagle's algorithm and delayed ACKs, which costs 40 ms a request.
+        return requests.request(method, self.url + path, data=data, headers=sent, timeout=HTTP_TIMEOUT)
+
+    def start(self, number: str | None = NUMBER, **fields: Any) -> requests.Response:
+        """POST /verifications; ``principal`` and ``headers`` are request options, the rest body fields."""
+        principal = fields.pop("principal", None)
+        headers = fields.pop("headers", None)
+        body = {"phoneNumber": number, **fields} if number is not None else fields
+        return self.request("POST", "/verifications", body=body, principal=principal, headers=headers)
+
+    def started(self, number: str = NUMBER, **fields: Any) -> dict[str, Any]:
+        response = self.start(number, **fields)
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def report(self, verification_id: str, body: Any, **options: Any) -> requests.Response:
+        return self.request("PUT", f"/verifications/{verification_id}", body=body, **options)
+
+    def report_by_number(self, number_in_path: str, body: Any, **options: Any) -> requests.Response:
+        return self.request("PUT", f"/verifications/number/{number_in_path}", body=body, **options)
+
+    def status(self, verification_id: str, **options: Any) -> requests.Response:
+        return self.request("GET", f"/verifications/{verification_id}", **options)
+
+    def state(self, verification_id: str, **options: Any) -> dict[str, Any]:
+        response = self.status(verification_id, **options)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    # -- direct invocation (Step Functions, lambda:Invoke) -------------------------------------------
+
+    def invoke_start(self, event: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.stack.invoke(START, event)
+        return result
+
+    def invoke_report(self, event: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.stack.invoke(REPORT, event)
+        return result
+
+    # -- the phone and Sinch's side ---------------------------------------------------------------
+
+    def inbox(self, number: str = NUMBER) -> dict[str, Any]:
+        inbox: dict[str, Any] = self.sandbox.inbox(number)
+        return inbox
+
+    def code(self, number: str = NUMBER) -> str:
+        code: str = self.inbox(number)["messages"][-1]["code"]
+        return code
+
+    def spoken_code(self, number: str = NUMBER) -> str:
+        code: str = self.inbox(number)["calls"][-1]["code"]
+        return code
+
+    def cli(self, number: str = NUMBER) -> str:
+        cli: str = self.inbox(number)["calls"][-1]["cli"]
+        return cli
+
+    def sinch_requests(self, operation: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.sandbox.requests_log() if operation is None or r["operation"] == operation]
+
+    def fault(self, **rule: Any) -> None:
+        self.sandbox.add_fault(rule)
+
+    # -- state at rest ------------------------------------------------------------------------------
+
+    def items(self) -> list[dict[str, Any]]:
+        scan = self.deployment.dynamodb.scan(TableName=self.stack.table_name, ConsistentRead=True)
+        return list(scan.get("Items", []))
+
+    def verification_items(self) -> list[dict[str, Any]]:
+        return [item for item in self.items() if item["pk"]["S"].startswith("verification#")]
+
+    def item(self, verification_id: str) -> dict[str, Any] | None:
+        found = self.deployment.dynamodb.get_item(
+            TableName=self.stack.table_name, Key={"pk": {"S": f"verification#{verification_id}"}}
+        )
+        item: dict[str, Any] | None = found.get("Item")
+        return item
+
+    # -- time ---------------------------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Stop the product's clock at the current second (it then moves only by ``advance``), so a test can
+        expect exact seconds such as a Retry-After; call it before the first start of such a test."""
+        if self._frozen_at is None:
+            self._warm_up()
+            frozen_at = float(int(time.time()))
+            self._frozen_at = frozen_at
+            service = runtime.current().service
+            self.monkeypatch.setattr(service, "_clock", lambda: frozen_at + self.offset)
+
+    def advance(self, seconds: float, *, sinch: bool = True) -> None:
+        """Move the product's clock (frozen from now on, see ``freeze``) and by default Sinch's forward."""
+        self.freeze()
+        self.offset += seconds
+        if sinch:
+            self.sandbox.advance_time(seconds)
+
+    def _warm_up(self) -> None:
+        # The first invocation builds the product's dependencies against this stack.
+        try:
+            self.invoke_report({"id": "warm-up"})
+        except Exception as error:
+            if type(error).__name__ != "VerificationNotFound":  # the expected answer for an unknown id
+                raise
+
+
+def fresh_product(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Product]:
+    refresh(deployment)
+    product = Product(deployment, monkeypatch)
+    try:
+        yield product
+    finally:
+        deployment.sandbox.clear_faults()
+
+
+@pytest.fixture
+def product(product_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Product]:
+    """The session's product stack, empty, with the default sandbox."""
+    yield from fresh_product(product_deployment, monkeypatch)
+
+
+# ------------------------------------------------------------------------------------------ assertions
+
+
+def problem(
+    response: requests.Response, status: int, code: str, *, retry_after: bool = False
+) -> dict[str, Any]:
+    """Assert an RFC 9457 problem response of the design's error table and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) == PROBLEM_KEYS, body
+    assert (body["status"], body["code"]) == (status, code)
+    assert body["type"] == f"urn:phone-verification:problem:{code}"
+    assert body["title"]
+    assert body["detail"]
+    assert "Traceback" not in response.text
+    if retry_after:
+        assert int(response.headers["Retry-After"]) >= 1
+    else:
+        assert "Retry-After" not in response.headers
+    return body
+
+
+def client_error(response: requests.Response, code: str = "invalid_request") -> dict[str, Any]:
+    """Any 4xx problem response with the given code (bad input must never be a 5xx)."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    return problem(response, response.status_code, code)
+
+
+def private(text: str, *secrets: str) -> None:
+    """None of the numbers, codes or CLIs appears in a response, with or without its '+'."""
+    for secret in secrets:
+        digits = re.sub(r"\D", "", secret)
+        assert secret not in text
+        if len(digits) >= 6:
+            assert digits not in text
+
+
+def iso_instant(value: str) -> float:
+    """An ISO 8601 UTC instant with 'Z', as seconds since the epoch."""
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value), value
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def wrong(code: str) -> str:
+    """A code of the same shape that is not ``code``."""
+    return "".join("1" if ch == "0" else "0" for ch in code) if code.isdigit() else "0000"
+
+
+def error_name(call: Any) -> str:
+    """The name Step Functions would see for a direct invocation's error (module identity may differ)."""
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the class is what is being checked
+        call()
+    return type(raised.value).__name__
