@@ -565,6 +565,9 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the second waits for the
+    # client's delayed ACK on a kept-alive connection.
+    disable_nagle_algorithm = True
     server: _Server
     # An idle keep-alive connection is dropped after this long, as load balancers do.
     timeout = 60
