@@ -88,9 +88,6 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; with Nagle's algorithm on, the second waits for the
-    # client's delayed ACK on a kept-alive connection.
-    disable_nagle_algorithm = True
     timeout = IDLE_CONNECTION_TIMEOUT
     # Headers and body go out in two writes; without TCP_NODELAY the client's delayed ACK adds ~40 ms each.
     disable_nagle_algorithm = True
