@@ -77,6 +77,10 @@ def _banner(stack: LocalStack, template: Path) -> str:
         lines.append(f"                   table  {name}  ({logical_id})")
     for logical_id, arn in stack.secret_arns.items():
         lines.append(f"                   secret {arn}  ({logical_id})")
+    lines += [
+        f"                   state machine {arn}  ({logical_id}; tasks run the handlers)"
+        for logical_id, arn in stack.state_machine_arns.items()
+    ]
     for logical_id, spec in stack.functions.items():
         if spec.code_dir is None or not spec.code_dir.is_dir():
             lines.append(
@@ -136,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="function environment override"
     )
+    parser.add_argument(
+        "--step-functions",
+        action="store_true",
+        help="execute state machines (the template's, e.g. with --parameter DeployExampleWorkflow=true) "
+        "with their Lambda tasks running the handlers",
+    )
     args = parser.parse_args(argv)
     sinch_url = os.environ.get("SINCH_BASE_URL", "").strip() or None
     try:
@@ -158,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             sinch_base_url=sinch_url,
             sinch_application_key=os.environ.get("SINCH_APPLICATION_KEY") or None,
             sinch_application_secret=os.environ.get("SINCH_APPLICATION_SECRET") or None,
+            step_functions=args.step_functions,
         )
     except (ValueError, TemplateError, LocalStackError) as error:
         print(f"local-stack: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ import secrets
 import string
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -23,11 +23,14 @@ from local_stack.auth import LOCAL_ACCOUNT_ID, AuthMode, AuthorizerSimulator, pa
 from local_stack.emulator import DUMMY_CREDENTIALS, AwsEmulator, secret_value
 from local_stack.front import Front, Gateway
 from local_stack.runtime import FunctionRuntime
+from local_stack.step_functions import LocalStepFunctions
 from local_stack.template import FunctionSpec, Resolver, Route, SecretSpec, TableSpec, Template, TemplateError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
     from sinch_sandbox import SandboxConfig, SandboxServer
 
@@ -36,6 +39,8 @@ DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_STACK_NAME = "phone-verification"
 DEFAULT_SECRET_NAME = "phone-verification/sinch"  # noqa: S105 - a name, not a secret
 DEFAULT_REGION = "eu-west-1"
+# moto keeps state machines in its default account; the role a local state machine names is not used.
+STATE_MACHINE_ROLE = "arn:aws:iam::123456789012:role/local-stack-state-machine"
 API_AUTH_PARAMETER = "ApiAuth"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _instance_counter = iter(range(1, sys.maxsize))
@@ -54,6 +59,11 @@ class LocalStack:
     functions at it; a URL points them at that Sinch instead (no sandbox), with
     ``sinch_application_key``/``_secret`` written into the secret (a loopback URL without them gets the
     sandbox's default credentials).
+
+    ``step_functions=True`` lets moto execute state machines (see ``local_stack.step_functions``) with
+    their Lambda tasks running this stack's handlers in-process, and creates the template's state
+    machines (those whose Condition holds), with ``definition_substitutions`` over their
+    DefinitionSubstitutions; ``create_state_machine`` adds others from any definition.
     """
 
     def __init__(
@@ -77,6 +87,8 @@ class LocalStack:
         sinch_application_key: str | None = None,
         sinch_application_secret: str | None = None,
         log: TextIO | None = None,
+        step_functions: bool = False,
+        definition_substitutions: Mapping[str, str] | None = None,
     ) -> None:
         self.template = Template.load(template_path)
         self.host = host
@@ -115,6 +127,15 @@ class LocalStack:
         self._secret_specs: list[SecretSpec] = []
         self._sinch_secret_id: str | None = None
         self._resolver: Resolver | None = None
+
+        if step_functions and aws_endpoint_url is not None:
+            raise LocalStackError(
+                "step_functions needs the in-process AWS emulator (its Lambda tasks are run in this process)"
+            )
+        self._step_functions_wanted = step_functions
+        self._definition_substitutions = dict(definition_substitutions or {})
+        self._step_functions: LocalStepFunctions | None = None
+        self._state_machines: dict[str, str] = {}  # logical id -> state machine ARN
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -196,6 +217,8 @@ class LocalStack:
         functions = self.template.functions(self._resolver)
         self._routes = self.template.routes(self._resolver)
         self._build_runtimes(functions, owned_values=set(refs.values()))
+        if self._step_functions_wanted:
+            self._start_step_functions()
 
         gateway = Gateway(
             self._routes,
@@ -208,6 +231,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the API, the sandbox and the emulator; put os.environ back as it was."""
+        step_functions, self._step_functions = self._step_functions, None
+        if step_functions is not None:
+            step_functions.stop()  # first: running executions would still invoke the handlers
+        self._state_machines = {}
         front, self._front = self._front, None
         if front is not None:
             front.stop()
@@ -366,9 +393,74 @@ class LocalStack:
         """
         return self._runtime(function_logical_id).invoke(event)
 
+    def function_arn(self, function_logical_id: str) -> str:
+        """The function's ARN as the local stack names it (what a state machine's FunctionName gives)."""
+        return self._runtime(function_logical_id).arn
+
     def function_environment(self, function_logical_id: str) -> dict[str, str]:
         """The environment the function runs with (template, local endpoints, overrides)."""
         return dict(self._runtime(function_logical_id).environment)
+
+    # -- Step Functions --------------------------------------------------------------------------
+
+    def _start_step_functions(self) -> None:
+        assert self._resolver is not None
+        emulator = self._require_emulator()
+        self._step_functions = LocalStepFunctions(
+            endpoint_url=emulator.endpoint_url,
+            client=self.stepfunctions,
+            invokers={
+                runtime.function_name: self._invoker(logical_id)
+                for logical_id, runtime in self._runtimes.items()
+            },
+            role_arn=STATE_MACHINE_ROLE,
+            owner=self._tag,
+        ).start()
+        # The definitions name the functions as deployed: their names and ARNs are known now.
+        resolver = self._resolver.with_resources(
+            {logical_id: runtime.function_name for logical_id, runtime in self._runtimes.items()},
+            {(logical_id, "Arn"): runtime.arn for logical_id, runtime in self._runtimes.items()},
+        )
+        for spec in self.template.state_machines(resolver):
+            self._state_machines[spec.logical_id] = self._step_functions.create(
+                spec.name or f"{self.stack_name}-{spec.logical_id}",
+                spec.definition,
+                substitutions={**spec.substitutions, **self._definition_substitutions},
+                machine_type=spec.machine_type,
+            )
+
+    def _invoker(self, function_id: str) -> Callable[[Any], Any]:
+        return lambda event: self.invoke(function_id, event)
+
+    def _require_step_functions(self) -> LocalStepFunctions:
+        if self._step_functions is None:
+            raise RuntimeError("the local stack is not running with step_functions=True")
+        return self._step_functions
+
+    @property
+    def state_machine_arns(self) -> dict[str, str]:
+        """The template's state machines as created in the emulator: logical id -> ARN."""
+        return dict(self._state_machines)
+
+    def create_state_machine(
+        self,
+        definition: str | Path,
+        *,
+        name: str,
+        substitutions: Mapping[str, str] | None = None,
+        machine_type: str = "STANDARD",
+    ) -> str:
+        """Create a state machine from a definition file (or its JSON text), ``${Name}`` placeholders
+        filled from ``substitutions``; its Lambda tasks run this stack's handlers. Returns its ARN."""
+        text = definition.read_text(encoding="utf-8") if isinstance(definition, Path) else definition
+        return self._require_step_functions().create(
+            name, text, substitutions=substitutions, machine_type=machine_type
+        )
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 10.0) -> DescribeExecutionOutputTypeDef:
+        """DescribeExecution until the execution has ended, or ``timeout`` seconds have passed (then
+        its status is still RUNNING)."""
+        return self._require_step_functions().wait(execution_arn, timeout)
 
     # -- what tests and the CLI read -------------------------------------------------------------
 
@@ -435,6 +527,10 @@ class LocalStack:
 
     def secretsmanager(self) -> SecretsManagerClient:
         return self._require_emulator().secretsmanager()
+
+    def stepfunctions(self) -> SFNClient:
+        client: SFNClient = self.client("stepfunctions")
+        return client
 
     def client(self, service: str) -> Any:
         """A boto3 client for any service of the emulator (Step Functions, ...)."""

@@ -388,6 +388,15 @@ class SecretSpec:
     exclude_punctuation: bool = False
 
 
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    name: str | None  # the template's Name / StateMachineName, when it sets one
+    definition: str  # the ASL JSON text, ${Name} placeholders not yet filled in
+    substitutions: dict[str, str]  # DefinitionSubstitutions, resolved
+    machine_type: str  # STANDARD or EXPRESS
+
+
 _DEFAULT_TIMEOUT_SECONDS = 3
 _DEFAULT_MEMORY_MB = 128
 
@@ -671,6 +680,48 @@ class Template:
                 )
             )
         return secrets
+
+    # -- state machines ----------------------------------------------------------------------
+
+    def state_machines(self, resolver: Resolver) -> list[StateMachineSpec]:
+        """The state machines the template deploys (their Conditions evaluated), definitions read from
+        DefinitionUri files or inline; a definition that only exists in S3 cannot run locally."""
+        machines: list[StateMachineSpec] = []
+        for logical_id in self._of_type("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            if not self._included(logical_id, resolver):
+                continue
+            resource = self.resources[logical_id]
+            props = resource.get("Properties") or {}
+            serverless = resource["Type"] == "AWS::Serverless::StateMachine"
+            definition = self._definition(logical_id, props, resolver, serverless=serverless)
+            substitutions = resolver.resolve(props.get("DefinitionSubstitutions") or {})
+            name = resolver.resolve(props.get("Name" if serverless else "StateMachineName"))
+            kind = resolver.resolve(props.get("Type" if serverless else "StateMachineType", "STANDARD"))
+            machines.append(
+                StateMachineSpec(
+                    logical_id=logical_id,
+                    name=name if isinstance(name, str) else None,
+                    definition=definition,
+                    substitutions={str(k): to_text(v) for k, v in dict(substitutions).items()},
+                    machine_type=to_text(kind).upper(),
+                )
+            )
+        return machines
+
+    def _definition(
+        self, logical_id: str, props: Mapping[str, Any], resolver: Resolver, *, serverless: bool
+    ) -> str:
+        uri = resolver.resolve(props.get("DefinitionUri")) if serverless else None
+        if isinstance(uri, str) and not uri.startswith("s3://"):
+            try:
+                return (self.base_dir / uri).read_text(encoding="utf-8")
+            except OSError as error:
+                raise TemplateError(f"{logical_id}: cannot read DefinitionUri {uri}: {error}") from error
+        if props.get("Definition") is not None:
+            return json.dumps(resolver.resolve(props["Definition"]))
+        if not serverless and props.get("DefinitionString") is not None:
+            return resolver.resolve_string(props["DefinitionString"])
+        raise TemplateError(f"{logical_id}: the definition is not local (S3); the local stack cannot run it")
 
 
 def _optional_text(value: Any) -> str | None:

@@ -32,14 +32,21 @@ def start_http() -> api.Response[str]:
 
 def start_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A direct caller is trusted by IAM (lambda:InvokeFunction) and may name who can report later.
-    owner = event.get("owner") if isinstance(event, Mapping) else None
+    # A Step Functions task (lambda:invoke.waitForTaskToken) passes $$.Task.Token as taskToken: the
+    # verification resumes it when it ends.
+    fields = event if isinstance(event, Mapping) else {}
+    owner = fields.get("owner")
     command = start_command(
         event,
         owner=owner if isinstance(owner, str) and owner else ANONYMOUS,
-        idempotency_key_value=event.get("idempotencyKey") if isinstance(event, Mapping) else None,
+        idempotency_key_value=fields.get("idempotencyKey"),
+        task_token=fields.get("taskToken"),
     )
-    result = idempotency.start(runtime.current(), command, context)
-    result.pop(idempotency.REPLAYED, None)
+    deps = runtime.current()
+    result = idempotency.start(deps, command, context)
+    if result.pop(idempotency.REPLAYED, False) and command.task_token is not None:
+        # A retry of the task: the workflow now waits on the retry's token, not the first attempt's.
+        deps.service.attach_task_token(result["id"], command.task_token)
     return result
 
 

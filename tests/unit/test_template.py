@@ -129,6 +129,10 @@ def _evaluate(expression: Any, params: Mapping[str, str]) -> bool:
 def _value(arg: Any, params: Mapping[str, str]) -> Any:
     if isinstance(arg, dict) and set(arg) == {"Ref"}:
         return params[arg["Ref"]]
+    if isinstance(arg, dict) and set(arg) == {"Fn::Join"}:  # of a CommaDelimitedList parameter
+        delimiter, items = arg["Fn::Join"]
+        values = _value(items, params)
+        return delimiter.join(values.split(",") if isinstance(values, str) else values)
     return arg
 
 
@@ -254,13 +258,20 @@ def test_api_throttles_every_route_and_logs_access_without_payloads() -> None:
 # ------------------------------------------------------------------------------------------- IAM
 
 
-def _statements(function: str) -> list[dict[str, Any]]:
+def _statements(function: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The function's policy statements as deployed with ``params`` (conditional ones decided)."""
     policies = RESOURCES[function]["Properties"]["Policies"]
     statements: list[dict[str, Any]] = []
     for policy in policies:
         assert isinstance(policy, dict), f"{function}: use explicit statements, not {policy!r}"
         assert set(policy) <= {"Version", "Statement"}, f"{function}: no SAM policy templates"
-        statements.extend(policy["Statement"])
+        for written in policy["Statement"]:
+            statement = written
+            if set(written) == {"Fn::If"}:  # a statement only some deployments have
+                name, when_true, when_false = written["Fn::If"]
+                statement = when_true if _condition(name, params or _defaults()) else when_false
+            if statement != NO_VALUE:
+                statements.append(statement)
     return statements
 
 
@@ -278,9 +289,24 @@ def _as_list(value: Any) -> list[Any]:
         ("ReportVerificationFunction", {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}),
     ],
 )
-def test_function_permissions_are_least_privilege(function: str, table_actions: set[str]) -> None:
+@pytest.mark.parametrize(
+    "workflows",
+    [
+        {},
+        {"DeployExampleWorkflow": "true"},
+        {"WorkflowStateMachineArns": "arn:aws:states:eu-west-1:123456789012:stateMachine:signup"},
+        {
+            "DeployExampleWorkflow": "true",
+            "WorkflowStateMachineArns": "arn:aws:states:eu-west-1:1:stateMachine:a",
+        },
+    ],
+    ids=["no-workflows", "example-workflow", "own-workflows", "both"],
+)
+def test_function_permissions_are_least_privilege(
+    function: str, table_actions: set[str], workflows: dict[str, str]
+) -> None:
     granted: dict[str, list[Any]] = {}
-    for statement in _statements(function):
+    for statement in _statements(function, _defaults() | workflows):
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement
         assert "NotResource" not in statement
@@ -291,9 +317,35 @@ def test_function_permissions_are_least_privilege(function: str, table_actions: 
         for resource in resources:
             assert "*" not in json.dumps(resource), f"{function}: wildcard resource {resource}"
     expected = {f"dynamodb:{action}" for action in table_actions} | {"secretsmanager:GetSecretValue"}
+    resumable = _resumable_workflows(workflows)
+    if resumable:
+        expected |= set(WORKFLOW_CALLBACKS)
     assert set(granted) == expected
     for action, resources in granted.items():
-        assert resources == [SECRET_ARN if action.startswith("secretsmanager:") else TABLE_ARN], action
+        if action in WORKFLOW_CALLBACKS:
+            assert resources == resumable, action
+        else:
+            assert resources == [SECRET_ARN if action.startswith("secretsmanager:") else TABLE_ARN], action
+
+
+# SendTaskSuccess/SendTaskFailure: the service authorization reference lists no resource type for them,
+# yet Step Functions checks them against the ARN of the state machine the task token belongs to (SAM's
+# StepFunctionsCallbackPolicy scopes them so). The template therefore names the workflows: the example's
+# ARN (built from its Name, see below) and the WorkflowStateMachineArns parameter, never "*".
+WORKFLOW_CALLBACKS = ("states:SendTaskSuccess", "states:SendTaskFailure")
+EXAMPLE_WORKFLOW_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+    "${AWS::StackName}-phone-verification"
+}
+
+
+def _resumable_workflows(workflows: Mapping[str, str]) -> list[Any]:
+    resumable: list[Any] = []
+    if workflows.get("DeployExampleWorkflow") == "true":
+        resumable.append(EXAMPLE_WORKFLOW_ARN)
+    if workflows.get("WorkflowStateMachineArns"):
+        resumable.append({"Ref": "WorkflowStateMachineArns"})
+    return resumable
 
 
 def test_only_the_functions_own_log_groups_and_tracing_add_managed_permissions() -> None:
@@ -526,7 +578,111 @@ def test_outputs() -> None:
         "StartFunctionArn",
         "ReportFunctionArn",
         "LayerArn",
+        "ExampleWorkflowArn",
     }
+    example = TEMPLATE["Outputs"]["ExampleWorkflowArn"]
+    assert example["Condition"] == "CreateExampleWorkflow"
+    assert example["Value"] == {"Ref": "ExampleVerificationWorkflow"}
+
+
+# ------------------------------------------------------------------------------------ example workflow
+
+WORKFLOW_DEFINITION = ROOT / "statemachines" / "phone_verification" / "definition.asl.json"
+
+
+def test_the_example_workflow_is_deployed_only_when_asked_for() -> None:
+    assert PARAMETERS["DeployExampleWorkflow"]["Default"] == "false"
+    assert not _condition("CreateExampleWorkflow", _defaults())
+    assert _condition("CreateExampleWorkflow", _defaults() | {"DeployExampleWorkflow": "true"})
+    for name in ("ExampleVerificationWorkflow", "ExampleWorkflowRole", "ExampleWorkflowLogGroup"):
+        assert RESOURCES[name]["Condition"] == "CreateExampleWorkflow", name
+    assert not _condition("HasWorkflowArns", _defaults())
+    pattern = PARAMETERS["WorkflowStateMachineArns"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "arn:aws:states:eu-west-1:123456789012:stateMachine:signup-flow")
+    assert not re.fullmatch(pattern, "arn:aws:states:eu-west-1:123456789012:stateMachine:*")
+    assert not re.fullmatch(pattern, "*")
+
+
+def test_the_example_workflow_runs_the_definition_file_with_its_substitutions() -> None:
+    workflow = RESOURCES["ExampleVerificationWorkflow"]
+    assert workflow["Type"] == "AWS::Serverless::StateMachine"
+    properties = workflow["Properties"]
+    assert properties["Type"] == "STANDARD"  # .waitForTaskToken needs a standard workflow
+    assert ROOT / properties["DefinitionUri"] == WORKFLOW_DEFINITION
+    # The functions' grant names the state machine by the ARN its Name gives.
+    assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-phone-verification"}
+    assert EXAMPLE_WORKFLOW_ARN["Fn::Sub"].endswith(":stateMachine:" + properties["Name"]["Fn::Sub"])
+    text = WORKFLOW_DEFINITION.read_text(encoding="utf-8")
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
+    substitutions = properties["DefinitionSubstitutions"]
+    assert placeholders == set(substitutions)
+    assert substitutions["StartVerificationFunctionArn"] == {
+        "Fn::GetAtt": ["StartVerificationFunction", "Arn"]
+    }
+    assert substitutions["VerificationTtlSeconds"] == {"Ref": "VerificationTtlSeconds"}
+    assert int(substitutions["WaitMarginSeconds"]) > 0
+    assert properties["Role"] == {"Fn::GetAtt": ["ExampleWorkflowRole", "Arn"]}
+    logging = properties["Logging"]
+    assert logging["IncludeExecutionData"] is False, "execution data holds the phone number"
+    assert logging["Destinations"] == [
+        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["ExampleWorkflowLogGroup", "Arn"]}}}
+    ]
+    group = RESOURCES["ExampleWorkflowLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_example_workflows_role_invokes_only_the_start_function() -> None:
+    role = RESOURCES["ExampleWorkflowRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    by_action = {action: s["Resource"] for s in statements for action in _as_list(s["Action"])}
+    assert by_action.pop("lambda:InvokeFunction") == {"Fn::GetAtt": ["StartVerificationFunction", "Arn"]}
+    # What is left is CloudWatch Logs' log delivery, which takes no resource ARN (Step Functions'
+    # logging guide grants it on "*"): it sets up delivery to the Logging destination, it reads no log.
+    assert set(by_action) == {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+    assert set(by_action.values()) == {"*"}
+
+
+def test_the_definition_starts_waits_retries_and_fails_with_the_reason() -> None:
+    definition = json.loads(WORKFLOW_DEFINITION.read_text(encoding="utf-8"))
+    states = definition["States"]
+    task = states["StartVerification"]
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    payload = task["Parameters"]["Payload"]
+    assert payload == {
+        "phoneNumber.$": "$.phoneNumber",
+        "owner.$": "$.owner",
+        "idempotencyKey.$": "$$.Execution.Id",
+        "taskToken.$": "$$.Task.Token",
+    }
+    assert task["TimeoutSecondsPath"] == "$.workflow.waitSeconds"
+    (retry,) = task["Retry"]
+    assert {"ProviderUnavailable", "ServiceUnavailable", "Lambda.ServiceException"} <= set(
+        retry["ErrorEquals"]
+    )
+    caught = {error: catch["Next"] for catch in task["Catch"] for error in catch["ErrorEquals"]}
+    assert caught == {
+        "States.Timeout": "NoCode",
+        "TooManyAttempts": "NotVerified",
+        "VerificationExpired": "NotVerified",
+        "DestinationDenied": "NotVerified",
+        "InvalidRequest": "NotVerified",
+        "RateLimited": "NotVerified",
+    }
+    assert states[task["Next"]]["Type"] == "Succeed"
+    assert states["NotVerified"]["Type"] == states["NoCode"]["Type"] == "Fail"
+    assert states["NoCode"]["Error"] == "VerificationExpired"
 
 
 def test_parameters_are_grouped_for_the_console() -> None:

@@ -51,6 +51,7 @@ def build(settings: Settings | None = None) -> Dependencies:
     from .sinch import SinchClient
     from .sinch_secret import SecretsManagerCredentials
     from .store import VerificationStore
+    from .workflow import TaskCallbacks
 
     settings = settings or Settings.from_env()
     dynamodb = _aws_client("dynamodb")
@@ -73,6 +74,8 @@ def build(settings: Settings | None = None) -> Dependencies:
         sinch=sinch,
         keys=credentials,
         outcomes=MetricOutcomes(),
+        # Step Functions' client only once a verification started by a workflow ends.
+        workflows=TaskCallbacks(lambda: _aws_client("stepfunctions")),
     )
     idempotency = DynamoDBPersistenceLayer(
         table_name=settings.table_name, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb

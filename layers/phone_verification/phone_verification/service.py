@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,6 +80,14 @@ class NoOutcomes:
 
 class HashKeySource(Protocol):
     def hash_key(self) -> bytes: ...
+
+
+class Workflows(Protocol):
+    """Resumes the Step Functions task waiting for a verification (``workflow.TaskCallbacks``)."""
+
+    def succeeded(self, token: str, result: Mapping[str, Any], *, verification_id: str) -> bool: ...
+
+    def failed(self, token: str, error: VerificationError, *, verification_id: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +172,7 @@ class VerificationService:
         keys: HashKeySource,
         outcomes: Outcomes | None = None,
         clock: Callable[[], float] = time.time,
+        workflows: Workflows | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -171,6 +180,7 @@ class VerificationService:
         self._keys = keys
         self._outcomes = outcomes or NoOutcomes()
         self._clock = clock
+        self._workflows = workflows
         self._hasher_cache: tuple[bytes, codes.Hasher] | None = None
 
     def _hasher(self) -> codes.Hasher:
@@ -239,6 +249,8 @@ class VerificationService:
             task_token=command.task_token,
         )
         self._store.create(record, supersedes=reservation.previous_id)
+        if reservation.previous_has_task_token and reservation.previous_id not in (None, record.id):
+            self._resume_superseded(reservation.previous_id)
         self._outcomes.record("started", method.value)
         logger.info(
             "verification started",
@@ -337,6 +349,10 @@ class VerificationService:
             return None
         if status.status is not Status.PENDING:
             return None
+        if self._store.get(status.id) is not None:
+            # A verification we already hold is not this start's: the caller reused a reference, so
+            # Sinch refused this start and the lookup found the earlier one.
+            return None
         logger.info("recovered a start whose answer was lost", extra={"verification_id": status.id})
         return StartResult(id=status.id, method=status.method)
 
@@ -360,12 +376,15 @@ class VerificationService:
         except ConditionFailed as failed:
             current = failed.record
         else:
+            verified = view(record, now)
+            self._resume(record, verified)
             self._verified(record, _sinch_report(record.method, submitted))
-            return view(record, now)
+            return verified
 
         problem = refusal(current, owner_hash, now)
         if problem is not None:
             self._outcomes.record("refused", current.method if current else "unknown", problem.code)
+            self._resume_refused(current, problem, now)
             raise problem
         assert current is not None  # refusal() returns NotFound for a missing record
         wants_cli = current.method == Method.FLASHCALL.value
@@ -397,11 +416,15 @@ class VerificationService:
             return self._store.count_attempt(verification_id, owner_hash=owner_hash, now=now)
         except ConditionFailed as failed:
             # Lost a race to the last attempt (or to expiry): answer as the verification now stands.
-            raise refusal(failed.record, owner_hash, now) or TooManyAttempts() from None
+            problem = refusal(failed.record, owner_hash, now) or TooManyAttempts()
+            self._resume_refused(failed.record, problem, now)
+            raise problem from None
 
     def _wrong(self, record: VerificationRecord, now: int) -> Verification:
         result = view(record, now)
         self._outcomes.record("failed", record.method, "wrong_code")
+        if record.attempts >= record.max_attempts:  # the last attempt: the verification has failed
+            self._resume(record, TooManyAttempts())
         return Verification(
             id=result.id,
             method=result.method,
@@ -419,8 +442,9 @@ class VerificationService:
         try:
             result = self._sinch.report(verification_id, report)
         except SinchNotFound as exc:
-            self._finish(verification_id, FAIL, "Expired", now)
-            raise VerificationExpired() from exc
+            raise self._ended(
+                self._finish(verification_id, FAIL, "Expired", now), VerificationExpired()
+            ) from exc
         except SinchRequestRejected as exc:
             self._store.refund_attempt(verification_id)
             raise ProviderRejected() from exc
@@ -436,16 +460,16 @@ class VerificationService:
         if result.status is Status.SUCCESSFUL:
             finished = self._finish(verification_id, SUCCESSFUL, None, now)
             self._outcomes.record("verified", finished.method)
-            return view(finished, now)
+            verified = view(finished, now)
+            self._resume(finished, verified)
+            return verified
         if result.status is Status.FAIL and result.reason == "Expired":
-            self._finish(verification_id, FAIL, "Expired", now)
-            raise VerificationExpired()
+            raise self._ended(self._finish(verification_id, FAIL, "Expired", now), VerificationExpired())
         if result.status is Status.DENIED:
-            self._finish(verification_id, DENIED, result.reason, now)
-            raise DestinationDenied("The provider denied this verification.")
+            finished = self._finish(verification_id, DENIED, result.reason, now)
+            raise self._ended(finished, DestinationDenied("The provider denied this verification."))
         if result.status is Status.ABORTED:
-            self._finish(verification_id, ABORTED, result.reason, now)
-            raise VerificationExpired("A newer verification for this number replaced this one; use that one.")
+            raise self._ended(self._finish(verification_id, ABORTED, result.reason, now), _superseded())
         if result.status is Status.ERROR:
             self._store.refund_attempt(verification_id)
             raise ProviderUnavailable(retry_after=5)
@@ -475,6 +499,60 @@ class VerificationService:
         self._outcomes.record("sinch_report_failed", record.method)
         self._store.set_sinch_report_pending(record.id, True)
 
+    # ----------------------------------------------------------------------------- Step Functions tasks
+
+    def _resume(self, record: VerificationRecord, outcome: Verification | VerificationError) -> None:
+        """Resume the workflow task waiting for this verification, if one is: exactly once, because the
+        token is taken from the verification by a conditional write before it is used."""
+        if self._workflows is None or record.task_token is None:
+            return
+        token = self._store.take_task_token(record.id)
+        if token is not None:
+            self._send(token, record.id, outcome)
+
+    def _ended(self, record: VerificationRecord, problem: VerificationError) -> VerificationError:
+        """Resume the workflow with the error that ended the verification; returns it for raising."""
+        self._resume(record, problem)
+        return problem
+
+    def _send(self, token: str, verification_id: str, outcome: Verification | VerificationError) -> None:
+        assert self._workflows is not None
+        if isinstance(outcome, VerificationError):
+            self._workflows.failed(token, outcome, verification_id=verification_id)
+        else:
+            self._workflows.succeeded(token, outcome.to_json(), verification_id=verification_id)
+
+    def _resume_refused(
+        self, record: VerificationRecord | None, problem: VerificationError, now: int
+    ) -> None:
+        """A report refused because the verification has ended still ends its waiting workflow (a report
+        after expiry is how an expiry becomes known). Never for a caller who does not own it."""
+        if record is None or isinstance(problem, VerificationNotFound):
+            return
+        self._resume(record, view(record, now) if isinstance(problem, AlreadyVerified) else problem)
+
+    def _resume_superseded(self, previous_id: str) -> None:
+        """A new start for the number aborted its previous verification: fail that one's workflow now."""
+        if self._workflows is None:
+            return
+        token = self._store.take_task_token(previous_id, status=ABORTED)
+        if token is not None:
+            self._send(token, previous_id, _superseded())
+
+    def attach_task_token(self, verification_id: str, token: str) -> None:
+        """A retried start (an idempotent replay) brings the retry's task token: resume that one. If the
+        verification has already ended, resume it at once with how it ended."""
+        try:
+            self._store.replace_task_token(verification_id, token)
+        except ConditionFailed as failed:
+            record, now = failed.record, self._now()
+            if record is None or self._workflows is None:
+                return
+            ended = (
+                view(record, now) if record.status == SUCCESSFUL else refusal(record, record.owner_hash, now)
+            )
+            self._send(token, verification_id, ended or TooManyAttempts())
+
     # -------------------------------------------------------------------------------------------- status
 
     def status(self, verification_id: str, owner: str) -> Verification:
@@ -483,6 +561,10 @@ class VerificationService:
         if record is None or not codes.same(record.owner_hash, hasher.caller(owner)):
             raise VerificationNotFound()
         return view(record, self._now())
+
+
+def _superseded() -> VerificationExpired:
+    return VerificationExpired("A newer verification for this number replaced this one; use that one.")
 
 
 def _credentials_rejected() -> InternalError:

@@ -75,6 +75,8 @@ class StartReservation:
     taken_at: int
     previous_start: int | None
     previous_id: str | None
+    # Whether a Step Functions task waits on previous_id: only then must superseding it resume a workflow.
+    previous_has_task_token: bool = False
 
 
 class ConditionFailed(Exception):
@@ -155,6 +157,10 @@ def _item(record: VerificationRecord) -> dict[str, AttributeValueTypeDef]:
     return item
 
 
+def _waits(number_item: Mapping[str, Any]) -> bool:
+    return bool(number_item.get("latestHasTaskToken", {}).get("BOOL", False))
+
+
 def _failed_item(exc: ClientError) -> Mapping[str, Any]:
     """The item as it was when a condition failed (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
     item: object = exc.response.get("Item")
@@ -224,7 +230,9 @@ class VerificationStore:
                     ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 ).get("Attributes", {})
-                return StartReservation(kind, key_hash, now, _int(old, "lastStart"), _text(old, "latestId"))
+                return StartReservation(
+                    kind, key_hash, now, _int(old, "lastStart"), _text(old, "latestId"), _waits(old)
+                )
             except ClientError as exc:
                 if not _is_condition_failure(exc):
                     raise _aws_failure("reserve start", exc) from exc
@@ -265,7 +273,9 @@ class VerificationStore:
                         ":gap_floor": _n(now - min_gap),
                     },
                 )
-                return StartReservation(kind, key_hash, now, last, _text(current, "latestId"))
+                return StartReservation(
+                    kind, key_hash, now, last, _text(current, "latestId"), _waits(current)
+                )
             except ClientError as exc:
                 if not _is_condition_failure(exc):
                     raise _aws_failure("reserve start", exc) from exc
@@ -314,9 +324,12 @@ class VerificationStore:
             "Update": {
                 "TableName": self._table,
                 "Key": _key("number", record.number_hash),
-                "UpdateExpression": "SET #latest = :id",
-                "ExpressionAttributeNames": {"#latest": "latestId"},
-                "ExpressionAttributeValues": {":id": _s(record.id)},
+                "UpdateExpression": "SET #latest = :id, #waits = :waits",
+                "ExpressionAttributeNames": {"#latest": "latestId", "#waits": "latestHasTaskToken"},
+                "ExpressionAttributeValues": {
+                    ":id": _s(record.id),
+                    ":waits": {"BOOL": record.task_token is not None},
+                },
             }
         }
         items = [put, point]
@@ -449,6 +462,63 @@ class VerificationStore:
             )
         except (ClientError, BotoCoreError):
             logger.warning("could not record the state of the Sinch report")
+
+    # ------------------------------------------------------------------------- Step Functions task tokens
+
+    def take_task_token(self, verification_id: str, *, status: str | None = None) -> str | None:
+        """Remove and return the verification's task token; None when it has none (any more).
+
+        The condition lets exactly one caller take it, so a waiting workflow is resumed once however many
+        reports race. ``status`` takes it only from a verification in that status. Best effort: a failed
+        call is logged and gives None (the workflow's task timeout covers it), never an error for the
+        report that ended the verification.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key("verification", verification_id),
+            "UpdateExpression": "REMOVE #token",
+            "ConditionExpression": "attribute_exists(#token)",
+            "ExpressionAttributeNames": {"#token": "taskToken"},
+            "ReturnValues": "UPDATED_OLD",
+        }
+        if status is not None:
+            kwargs["ConditionExpression"] += " AND #status = :status"
+            kwargs["ExpressionAttributeNames"]["#status"] = "status"
+            kwargs["ExpressionAttributeValues"] = {":status": _s(status)}
+        try:
+            old = self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                code = exc.response.get("Error", {}).get("Code")
+                logger.warning("could not take the workflow's task token", extra={"aws_error": code})
+            return None
+        except BotoCoreError as exc:
+            logger.warning(
+                "could not take the workflow's task token", extra={"aws_error": type(exc).__name__}
+            )
+            return None
+        return _text(old.get("Attributes", {}), "taskToken")
+
+    def replace_task_token(self, verification_id: str, token: str) -> None:
+        """Make a pending verification resume ``token``'s task instead (a retried start brings a new one);
+        raises ``ConditionFailed`` with the record when the verification is no longer pending."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key("verification", verification_id),
+                UpdateExpression="SET #token = :token",
+                ConditionExpression="attribute_exists(pk) AND #status = :pending",
+                ExpressionAttributeNames={"#token": "taskToken", "#status": "status"},
+                ExpressionAttributeValues={":token": _s(token), ":pending": _s(PENDING)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                item = _failed_item(exc)
+                raise ConditionFailed(_record(item) if item else None) from None
+            raise _aws_failure("replace task token", exc) from exc
+        except BotoCoreError as exc:
+            raise _aws_failure("replace task token", exc) from exc
 
     # ------------------------------------------------------------------------------------------- helpers
 
