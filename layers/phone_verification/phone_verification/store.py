@@ -384,9 +384,12 @@ class VerificationStore:
             update="SET #status = :successful, #attempts = #attempts + :one, #verified = :now",
             condition=f"{_OPEN} AND #secret = :secret",
             names={**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"},
-            values={":successful": _s(SUCCESSFUL), ":secret": _s(secret_hash)},
-            owner_hash=owner_hash,
-            now=now,
+            values={
+                **_open_values(owner_hash, now),
+                ":successful": _s(SUCCESSFUL),
+                ":secret": _s(secret_hash),
+            },
+            action="succeed",
         )
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
@@ -396,9 +399,8 @@ class VerificationStore:
             update="SET #attempts = #attempts + :one",
             condition=_OPEN,
             names=_OPEN_NAMES,
-            values={},
-            owner_hash=owner_hash,
-            now=now,
+            values=_open_values(owner_hash, now),
+            action="count attempt",
         )
 
     def refund_attempt(self, verification_id: str) -> None:
@@ -430,25 +432,14 @@ class VerificationStore:
             update += ", #reason = :reason"
             names["#reason"] = "reason"
             values[":reason"] = _s(reason)
-        try:
-            new = self._client.update_item(
-                TableName=self._table,
-                Key=_key("verification", verification_id),
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(pk) AND #status = :pending",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                item = _failed_item(exc)
-                raise ConditionFailed(_record(item) if item else None) from None
-            raise _aws_failure("finish verification", exc) from exc
-        except BotoCoreError as exc:
-            raise _aws_failure("finish verification", exc) from exc
-        return _record(new["Attributes"])
+        return self._update(
+            verification_id,
+            update=update,
+            condition="attribute_exists(pk) AND #status = :pending",
+            names=names,
+            values=values,
+            action="finish verification",
+        )
 
     def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None:
         try:
@@ -502,23 +493,14 @@ class VerificationStore:
     def replace_task_token(self, verification_id: str, token: str) -> None:
         """Make a pending verification resume ``token``'s task instead (a retried start brings a new one);
         raises ``ConditionFailed`` with the record when the verification is no longer pending."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key("verification", verification_id),
-                UpdateExpression="SET #token = :token",
-                ConditionExpression="attribute_exists(pk) AND #status = :pending",
-                ExpressionAttributeNames={"#token": "taskToken", "#status": "status"},
-                ExpressionAttributeValues={":token": _s(token), ":pending": _s(PENDING)},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                item = _failed_item(exc)
-                raise ConditionFailed(_record(item) if item else None) from None
-            raise _aws_failure("replace task token", exc) from exc
-        except BotoCoreError as exc:
-            raise _aws_failure("replace task token", exc) from exc
+        self._update(
+            verification_id,
+            update="SET #token = :token",
+            condition="attribute_exists(pk) AND #status = :pending",
+            names={"#token": "taskToken", "#status": "status"},
+            values={":token": _s(token), ":pending": _s(PENDING)},
+            action="replace task token",
+        )
 
     # ------------------------------------------------------------------------------------------- helpers
 
@@ -540,9 +522,10 @@ class VerificationStore:
         condition: str,
         names: Mapping[str, str],
         values: Mapping[str, AttributeValueTypeDef],
-        owner_hash: str,
-        now: int,
+        action: str,
     ) -> VerificationRecord:
+        """One conditional write to a verification: the item as it is after it, or ``ConditionFailed``
+        with the item as it was."""
         try:
             new = self._client.update_item(
                 TableName=self._table,
@@ -550,13 +533,7 @@ class VerificationStore:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues={
-                    ":one": _n(1),
-                    ":now": _n(now),
-                    ":pending": _s(PENDING),
-                    ":owner": _s(owner_hash),
-                    **values,
-                },
+                ExpressionAttributeValues=dict(values),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -564,10 +541,15 @@ class VerificationStore:
             if _is_condition_failure(exc):
                 item = _failed_item(exc)
                 raise ConditionFailed(_record(item) if item else None) from None
-            raise _aws_failure("update verification", exc) from exc
+            raise _aws_failure(action, exc) from exc
         except BotoCoreError as exc:
-            raise _aws_failure("update verification", exc) from exc
+            raise _aws_failure(action, exc) from exc
         return _record(new["Attributes"])
+
+
+def _open_values(owner_hash: str, now: int) -> dict[str, AttributeValueTypeDef]:
+    """The values ``_OPEN`` refers to, plus ``:one`` for counting."""
+    return {":one": _n(1), ":now": _n(now), ":pending": _s(PENDING), ":owner": _s(owner_hash)}
 
 
 # Throttling and transport failures pass: botocore already retried them, so the caller may try again soon.
