@@ -26,7 +26,7 @@ LAMBDA_RUNTIME = ROOT / ".aws-sam" / "lambda-runtime"
 PYTHON313_RECORD = ROOT / ".aws-sam" / "python313.env"
 NUMBER = "+46700000077"
 
-# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables): the function's folder
+# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables, -B: no .pyc files): the function's folder
 # first, then the layer as /opt/python, then the runtime's own packages, as in Lambda.
 RUNNER = """
 import json, sys
@@ -100,6 +100,7 @@ def invoke_built(stack: LocalStack, function_id: str, event: Any) -> tuple[Any, 
     completed = subprocess.run(  # noqa: S603 - our own interpreter and script
         [
             python,
+            "-B",  # write no bytecode into the build output that `sam deploy` ships
             "-S",
             "-E",
             "-c",
