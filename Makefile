@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help venv run demo sandbox test test-docker test-e2e check lint typecheck unit integration validate build \
-	sam-venv clean
+	sam-venv clean bench
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -50,6 +50,13 @@ test-docker: venv
 ## make test-e2e  checks against a deployed stack: E2E_API_URL=<ApiUrl output> [E2E_PHONE_NUMBER=+...]
 test-e2e: venv
 	$(BIN)/pytest tests/e2e -q
+
+## make bench     the benchmark (README "Performance"): cold start next to a floor and a peer handler, warm
+##                overhead, round trips, artefact size, cost; writes bench/results/latest.md (a few minutes;
+##                BENCH_PYTHON=python3.13 measures on another interpreter, BENCH_ARGS passes options)
+bench: venv
+	@test -f .aws-sam/build/template.yaml || $(MAKE) build
+	$(BIN)/python -m bench $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(BENCH_ARGS)
 
 ## make check     lint and types only (seconds)
 check: lint typecheck

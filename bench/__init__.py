@@ -1,0 +1,1 @@
+"""The performance benchmark of the phone-verification handlers (``make bench``; see README.md)."""

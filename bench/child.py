@@ -1,0 +1,148 @@
+"""What the benchmark runs in a fresh interpreter: ``python -E bench/child.py SPEC.json``.
+
+Modes (``spec["mode"]``):
+
+- ``noop``: answer at once (the interpreter's own start-up, for scale);
+- ``cold``: import the handler module and serve one event, as a Lambda cold start does; the parent
+  times spawn to answer and reads the peak RSS of this process when it exits;
+- ``count``: the same with the client-boundary probes installed first (not timed: probes cost time);
+- ``warm``: import the handler, then serve a list of events one after another in this process, timing
+  each handler call and what it spent inside the AWS and Sinch clients (``probes.py``).
+
+The answer is one line on stdout starting with ``MARKER``; the handler's own log lines come before it.
+Nothing here imports more than the standard library before the handler does.
+"""
+
+import json
+import sys
+import time
+
+MARKER = "@@BENCH@@ "
+
+
+class Context:
+    """The attributes of the Lambda Python runtime's context object that handlers read."""
+
+    def __init__(self, function_name: str, request_id: str, memory_mb: str = "256") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:000000000000:function:{function_name}"
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "2026/01/01/[$LATEST]bench"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.time() + 20
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def _answer(payload: object) -> None:
+    sys.stdout.write(MARKER + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _load_probes(path: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_probes", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_probes"] = module
+    spec.loader.exec_module(module)
+    return module.Probe()
+
+
+def _import_handler(spec: dict):  # type: ignore[no-untyped-def,type-arg]
+    import importlib
+
+    sys.path[:0] = spec["paths"]
+    return importlib.import_module(spec.get("module", "app")).lambda_handler
+
+
+def cold(spec: dict, probe: object = None) -> None:  # type: ignore[type-arg]
+    started = time.perf_counter()
+    handler = _import_handler(spec)
+    imported = time.perf_counter()
+    context = Context(spec["function_name"], "00000000-0000-4000-8000-000000000001")
+    if spec.get("profile"):  # analysis only: never in a timed run
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(handler, spec["event"], context)
+        profiler.dump_stats(spec["profile"])
+    else:
+        result = handler(spec["event"], context)
+    answered = time.perf_counter()
+    payload = {
+        "import_ms": (imported - started) * 1000,
+        "invoke_ms": (answered - imported) * 1000,
+        "result": result,
+    }
+    if probe is not None:
+        payload["probe"] = probe.snapshot()  # type: ignore[attr-defined]
+    _answer(payload)
+
+
+def warm(spec: dict) -> None:  # type: ignore[type-arg]
+    import uuid
+
+    probe = _load_probes(spec["probes"])
+    probe.install_boto()
+    handler = _import_handler(spec)
+    probe.install_sinch()
+    profiler = None
+    if spec.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        probe.pause_profiler_in_sinch_calls(profiler)
+    with open(spec["events"], encoding="utf-8") as source, open(spec["out"], "w", encoding="utf-8") as out:
+        for line in source:
+            item = json.loads(line)
+            event = item["event"]
+            context = Context(spec["function_name"], str(uuid.uuid4()))
+            probe.reset()
+            active = profiler if item["label"] != "warmup" else None
+            probe.profiling = active is not None
+            if active is not None:
+                active.enable()
+            started = time.perf_counter_ns()
+            result = handler(event, context)
+            total = time.perf_counter_ns() - started
+            if active is not None:
+                active.disable()
+                probe.profiling = False
+            record = {"label": item["label"], "total_ns": total, **probe.snapshot()}
+            record["status"] = result.get("statusCode")
+            record["body"] = json.loads(result.get("body") or "null")
+            out.write(json.dumps(record) + "\n")
+    if profiler is not None:
+        profiler.dump_stats(spec["profile"])
+    _answer({"sinch_hook": probe.sinch_hook_installed})
+
+
+def main() -> None:
+    del sys.path[0]  # this folder: the code under test must not see the benchmark's modules
+    with open(sys.argv[1], encoding="utf-8") as file:
+        spec = json.load(file)
+    mode = spec["mode"]
+    if mode == "noop":
+        _answer({})
+    elif mode == "cold":
+        cold(spec)
+    elif mode == "count":
+        probe = _load_probes(spec["probes"])
+        probe.install_boto()
+        cold(spec, probe)
+    elif mode == "warm":
+        warm(spec)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main()

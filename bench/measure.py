@@ -1,0 +1,563 @@
+"""The measurements, run from the benchmark's own process against a ``LocalStack`` on loopback.
+
+The local stack (moto server + Sinch sandbox) lives in this process; everything measured runs in child
+processes (``child.py``) with the function's environment, so neither the servers nor this process share
+an interpreter (or a GIL) with the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.envs import REPO
+
+BENCH = Path(__file__).resolve().parent
+CHILD = BENCH / "child.py"
+SPAWNER = BENCH / "spawner.py"
+PROBES = BENCH / "probes.py"
+START = "StartVerificationFunction"
+REPORT = "ReportVerificationFunction"
+CHILD_TIMEOUT = 120.0
+WARM_TIMEOUT = 3600.0
+# What the Lambda python3.13 runtime itself brings, with bytecode: the AWS SDK. Everything else a
+# deployment ships (the layer, the function, the peer's packages) is source only in what `sam build`
+# produces, and Lambda's read-only file system cannot cache what it compiles.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "dateutil", "six"})
+# The pycache modes a cold start is measured in.
+CACHED, SHIPPED = "cached", "shipped"
+WRONG_CODE_FALLBACK = ("000000", "111111")
+
+START_EVENT = json.loads((REPO / "events" / "start-sms.json").read_text())
+REPORT_EVENT_TEXT = (REPO / "events" / "report-by-id.json").read_text()
+CALLER_ARN = START_EVENT["requestContext"]["authorizer"]["iam"]["userArn"]
+OWNER = f"iam:{CALLER_ARN}"
+
+
+class BenchError(Exception):
+    """A measurement could not be taken (a child failed, an answer was wrong)."""
+
+
+class HandlerFailed(BenchError):
+    """The handler answered, but not as expected (one retry, then the benchmark stops)."""
+
+
+# A warm run goes on past this share of failed invocations (left out of the statistics, listed in the
+# notes): the emulator occasionally drops a connection, and botocore's retry of a conditional write
+# then fails where DynamoDB would honour the request's idempotency token (moto ignores it).
+MAX_WARM_FAILURE_SHARE = 0.01
+
+
+# --------------------------------------------------------------------------------------------- events
+
+
+def start_event(number: str, serial: int) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(json.dumps(START_EVENT))
+    event["body"] = json.dumps({"phoneNumber": number, "method": "sms"})
+    event["requestContext"]["requestId"] = f"bench-start-{serial}"
+    event["requestContext"]["timeEpoch"] = int(time.time() * 1000)
+    return event
+
+
+def report_event(verification_id: str, code: str, serial: int) -> dict[str, Any]:
+    event: dict[str, Any]
+    event = json.loads(REPORT_EVENT_TEXT.replace("REPLACE-WITH-VERIFICATION-ID", verification_id))
+    event["body"] = json.dumps({"code": code})
+    event["requestContext"]["requestId"] = f"bench-report-{serial}"
+    event["requestContext"]["timeEpoch"] = int(time.time() * 1000)
+    return event
+
+
+def wrong_code(code: str) -> str:
+    return WRONG_CODE_FALLBACK[0] if code != WRONG_CODE_FALLBACK[0] else WRONG_CODE_FALLBACK[1]
+
+
+class Numbers:
+    """Distinct valid Swedish mobile numbers, one block per purpose."""
+
+    def __init__(self, block: int) -> None:
+        self._prefix = f"+4670{block}"
+        self._next = 0
+
+    def take(self) -> str:
+        self._next += 1
+        return f"{self._prefix}{self._next:06d}"
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class ChildRun:
+    wall_ms: float
+    rss_mb: float
+    answer: dict[str, Any]
+    stderr: str = ""
+
+
+class Spawner:
+    """The helper process (``spawner.py``) that starts and times every child; see its docstring."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(  # noqa: S603 - our interpreter, our script
+                [sys.executable, "-S", "-E", str(SPAWNER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        return self._proc
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            proc = self._started()
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        if not line:
+            raise BenchError("the spawner process died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+SPAWNER_PROCESS = Spawner()
+
+
+def run_child(
+    python: Path,
+    spec: dict[str, Any],
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    flags: Sequence[str] = (),
+    stdout_file: Path | None = None,
+    timeout: float = CHILD_TIMEOUT,
+) -> ChildRun:
+    """Run ``child.py``: wall time from spawn to its answer line, and the child's own peak RSS."""
+    spec_path = workdir / f"spec-{time.perf_counter_ns()}.json"
+    spec_path.write_text(json.dumps(spec))
+    stderr_path = spec_path.with_suffix(".stderr")
+    reply = SPAWNER_PROCESS.run(
+        {
+            "argv": [str(python), "-E", *flags, str(CHILD), str(spec_path)],
+            "env": env,
+            "stderr": str(stderr_path),
+            "log": str(stdout_file) if stdout_file is not None else None,
+            "timeout": timeout,
+        }
+    )
+    error_text = stderr_path.read_text(errors="replace") if stderr_path.exists() else ""
+    spec_path.unlink(missing_ok=True)
+    stderr_path.unlink(missing_ok=True)
+    if reply["answer"] is None or reply["exit"] != 0:
+        tail = "\n".join(error_text.strip().splitlines()[-25:])
+        where = (spec.get("paths") or ["interpreter"])[0]
+        raise BenchError(f"child {spec.get('mode')} {where} failed (exit {reply['exit']}):\n{tail}")
+    return ChildRun(
+        float(reply["wall_ms"]), reply["maxrss_kb"] / 1024, json.loads(reply["answer"]), error_text
+    )
+
+
+# ------------------------------------------------------------------------------------------ cold start
+
+
+@dataclass
+class Variant:
+    """One kind of cold start: which handler, on which interpreter, with which environment."""
+
+    name: str
+    python: Path
+    paths: list[str]
+    env: dict[str, str]
+    function_name: str
+    mode: str = "cold"
+    expect_status: int | None = 201
+    prepare: Callable[[int], dict[str, Any]] | None = None  # round -> event
+
+
+@dataclass
+class ColdResult:
+    samples: dict[str, list[ChildRun]] = field(default_factory=dict)  # "<variant>/<mode>" -> runs
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant -> round trips
+    failures: list[str] = field(default_factory=list)  # runs that were repeated, and why
+
+    def median(self, variant: str, mode: str, attribute: str) -> float | None:
+        runs = self.samples.get(f"{variant}/{mode}")
+        if not runs:
+            return None
+        if attribute in ("import_ms", "invoke_ms"):
+            values = [float(run.answer.get(attribute, 0.0)) for run in runs]
+        else:
+            values = [float(getattr(run, attribute)) for run in runs]
+        return statistics.median(values)
+
+
+def pycache_flags(mode: str, workdir: Path) -> list[str]:
+    if mode == CACHED:
+        return ["-X", f"pycache_prefix={workdir / 'pyc-cached'}"]
+    return ["-B", "-X", f"pycache_prefix={workdir / 'pyc-shipped'}"]
+
+
+def build_shipped_cache(workdir: Path) -> None:
+    """The cached bytecode minus everything a deployment ships (kept: stdlib and the runtime's SDK)."""
+    source, target = workdir / "pyc-cached", workdir / "pyc-shipped"
+    shutil.rmtree(target, ignore_errors=True)
+    repo = str(REPO).lstrip(os.sep)
+    for path in source.rglob("*.pyc"):
+        relative = path.relative_to(source)
+        parts = relative.parts
+        if "site-packages" in parts:
+            top = parts[parts.index("site-packages") + 1].split(".")[0]
+            if top not in RUNTIME_PROVIDED:
+                continue
+        elif str(relative).startswith(repo + os.sep):
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, destination)
+
+
+def _cold_once(
+    variant: Variant,
+    mode: str,
+    round_no: int,
+    workdir: Path,
+    *,
+    flags: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+) -> ChildRun:
+    spec: dict[str, Any] = {
+        "mode": variant.mode,
+        "paths": variant.paths,
+        "function_name": variant.function_name,
+        "probes": str(PROBES),
+        **(extra or {}),
+    }
+    if event is not None:
+        spec["event"] = event
+    elif variant.prepare is not None:
+        spec["event"] = variant.prepare(round_no)
+    run = run_child(variant.python, spec, variant.env, workdir, flags=[*pycache_flags(mode, workdir), *flags])
+    if variant.expect_status is not None:
+        status = (run.answer.get("result") or {}).get("statusCode")
+        if status != variant.expect_status:
+            raise HandlerFailed(
+                f"{variant.name}: expected HTTP {variant.expect_status}, got {run.answer.get('result')}"
+            )
+    return run
+
+
+def measure_cold(
+    variants: list[Variant],
+    *,
+    rounds: int,
+    workdir: Path,
+    sinch_log: Callable[[], list[dict[str, Any]]],
+    progress: Callable[[str], None],
+) -> ColdResult:
+    result = ColdResult()
+
+    def once(variant: Variant, mode: str, round_no: int, event: dict[str, Any] | None = None) -> ChildRun:
+        try:
+            return _cold_once(variant, mode, round_no, workdir, event=event)
+        except HandlerFailed as error:
+            result.failures.append(f"cold {variant.name} ({mode}) repeated: {str(error)[:300]}")
+            return _cold_once(variant, mode, round_no, workdir)
+
+    progress("cold start: warm-up runs (fill the bytecode cache), then round-trip counts")
+    for variant in variants:
+        once(variant, CACHED, -1)
+    build_shipped_cache(workdir)
+    for variant in variants:
+        if variant.mode != "cold":
+            continue
+        counted = Variant(**{**variant.__dict__, "mode": "count"})
+        event = variant.prepare(-2) if variant.prepare is not None else None
+        before = len(sinch_log())  # after prepare: a report's verification is started by this process
+        run = once(counted, CACHED, -2, event)
+        probe = dict(run.answer.get("probe") or {})
+        probe["sinch_ops"] = [entry.get("operation") for entry in sinch_log()[before:]]
+        result.counts[variant.name] = probe
+    for round_no in range(rounds):
+        progress(f"cold start: round {round_no + 1}/{rounds}")
+        shift = round_no % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            for mode in (CACHED, SHIPPED):
+                run = once(variant, mode, round_no)
+                result.samples.setdefault(f"{variant.name}/{mode}", []).append(run)
+    return result
+
+
+def import_profile(variant: Variant, workdir: Path, mode: str = CACHED) -> str:
+    """The ``-X importtime`` report of one cold start of ``variant`` (stderr text)."""
+    return _cold_once(variant, mode, -3, workdir, flags=["-X", "importtime"]).stderr
+
+
+def profile_first_request(variant: Variant, workdir: Path) -> Path:
+    """A cProfile of the first request of one cold start (the import is not in it)."""
+    path = workdir / f"first-request-{variant.name}.prof"
+    _cold_once(variant, CACHED, -4, workdir, extra={"profile": str(path)})
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- warm
+
+
+@dataclass
+class Invocation:
+    label: str
+    total_ns: int
+    aws: list[list[Any]]  # [service, operation, ns, wru, rru, items]
+    sinch: list[list[Any]]  # [operation, ns]
+    http_sends: int
+    status: int | None
+    body: Any
+
+    @property
+    def wait_ns(self) -> int:
+        return sum(int(call[2]) for call in self.aws) + sum(int(call[1]) for call in self.sinch)
+
+    @property
+    def own_ns(self) -> int:
+        return self.total_ns - self.wait_ns
+
+    def signature(self) -> tuple[str, ...]:
+        names = [f"{call[0]}:{call[1]}" + (f"[{call[5]}]" if call[5] != 1 else "") for call in self.aws]
+        return (*names, *(f"sinch:{call[0]}" for call in self.sinch))
+
+    @property
+    def wru(self) -> float:
+        return sum(float(call[3]) for call in self.aws)
+
+    @property
+    def rru(self) -> float:
+        return sum(float(call[4]) for call in self.aws)
+
+
+@dataclass
+class WarmResult:
+    invocations: dict[str, list[Invocation]] = field(default_factory=dict)
+    log_bytes_per_invocation: dict[str, float] = field(default_factory=dict)
+    sinch_log_matches: bool | None = None
+    failures: list[str] = field(default_factory=list)  # invocations left out, and why
+
+    def of(self, label: str) -> list[Invocation]:
+        return self.invocations.get(label, [])
+
+
+def _run_worker(
+    *,
+    python: Path,
+    function_id: str,
+    paths: list[str],
+    env: dict[str, str],
+    events: Iterable[tuple[str, dict[str, Any]]],
+    workdir: Path,
+    profile: Path | None,
+) -> tuple[list[Invocation], float, list[Invocation]]:
+    events_path = workdir / f"events-{function_id}.jsonl"
+    out_path = workdir / f"out-{function_id}.jsonl"
+    logs_path = workdir / f"logs-{function_id}.txt"
+    count = 0
+    with events_path.open("w", encoding="utf-8") as file:
+        for label, event in events:
+            file.write(json.dumps({"label": label, "event": event}) + "\n")
+            count += 1
+    spec = {
+        "mode": "warm",
+        "paths": paths,
+        "function_name": function_id,
+        "probes": str(PROBES),
+        "events": str(events_path),
+        "out": str(out_path),
+        "profile": str(profile) if profile else None,
+    }
+    run = run_child(
+        python,
+        spec,
+        env,
+        workdir,
+        flags=pycache_flags(CACHED, workdir),
+        stdout_file=logs_path,
+        timeout=WARM_TIMEOUT,
+    )
+    if not run.answer.get("sinch_hook"):
+        raise BenchError(
+            "could not hook the Sinch client's on_call (phone_verification.observability."
+            "record_sinch_call); update bench/probes.py to the runtime's wiring"
+        )
+    invocations = []
+    for line in out_path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        invocations.append(
+            Invocation(
+                label=record["label"],
+                total_ns=record["total_ns"],
+                aws=record["aws"],
+                sinch=record["sinch"],
+                http_sends=record["http_sends"],
+                status=record["status"],
+                body=record["body"],
+            )
+        )
+    log_bytes = logs_path.stat().st_size / max(1, count)
+    return (
+        invocations,
+        log_bytes,
+        _check(invocations, logs_path, warmup_status=201 if function_id == START else 200),
+    )
+
+
+def measure_warm(
+    *,
+    python: Path,
+    start: tuple[list[str], dict[str, str]],
+    report: tuple[list[str], dict[str, str]],
+    count: int,
+    warmup: int,
+    repeats: int,
+    inbox_code: Callable[[str], str],
+    sinch_log_size: Callable[[], int],
+    workdir: Path,
+    profile_dir: Path | None,
+    progress: Callable[[str], None],
+    number_block: int = 2,
+) -> WarmResult:
+    """``count`` warm starts, then reports on them (right code; a wrong one first for every other).
+
+    With ``profile_dir``, the workers run under cProfile (paused inside client calls) and the timings
+    are not representative: the analysis uses such a run, never the table.
+    """
+    result = WarmResult()
+    numbers = Numbers(number_block)
+    serial = iter(range(1, 10**9))
+    warm_numbers = [numbers.take() for _ in range(warmup)]
+    start_numbers = [numbers.take() for _ in range(count)]
+    repeat_number = Numbers(number_block + 1).take()
+    plan = [("warmup", n) for n in [*warm_numbers, repeat_number]]
+    plan += [("start", n) for n in start_numbers] + [("start_repeat", repeat_number)] * repeats
+    events = [(label, start_event(number, next(serial))) for label, number in plan]
+    sinch_before = sinch_log_size()
+    progress(f"warm: {count} starts (+{warmup + 1} warm-up, {repeats} repeats) in one process")
+    started, start_log, start_failed = _run_worker(
+        python=python,
+        function_id=START,
+        paths=start[0],
+        env=start[1],
+        events=events,
+        workdir=workdir,
+        profile=profile_dir / "start.prof" if profile_dir else None,
+    )
+    pairs = [
+        (inv.body["id"], inbox_code(number))
+        for inv, (label, number) in zip(started, plan, strict=True)
+        if label in ("warmup", "start") and number != repeat_number and inv not in start_failed
+    ]
+
+    report_events: list[tuple[str, dict[str, Any]]] = []
+    for index, (vid, code) in enumerate(pairs):
+        if index < warmup:
+            report_events.append(("warmup", report_event(vid, code, next(serial))))
+            continue
+        if index % 2 == 0:
+            report_events.append(("report_wrong", report_event(vid, wrong_code(code), next(serial))))
+        report_events.append(("report_right", report_event(vid, code, next(serial))))
+    progress(f"warm: {len(report_events) - warmup} reports (+{warmup} warm-up) in one process")
+    reported, report_log, report_failed = _run_worker(
+        python=python,
+        function_id=REPORT,
+        paths=report[0],
+        env=report[1],
+        events=report_events,
+        workdir=workdir,
+        profile=profile_dir / "report.prof" if profile_dir else None,
+    )
+    for inv in reported:
+        expected = "SUCCESSFUL" if inv.label in ("warmup", "report_right") else "PENDING"
+        if inv not in report_failed and inv.body.get("status") != expected:
+            report_failed.append(inv)
+    failed = [*start_failed, *report_failed]
+    if len(failed) > max(1, MAX_WARM_FAILURE_SHARE * (len(started) + len(reported))):
+        raise BenchError(f"{len(failed)} warm invocations failed; first: {failed[0].label}: {failed[0].body}")
+    result.failures = [
+        f"warm {inv.label} left out: HTTP {inv.status} {json.dumps(inv.body)[:160]}"
+        f" ({len(inv.aws)} AWS calls, {inv.http_sends} HTTP sends)"
+        for inv in failed
+    ]
+    for inv in [*started, *reported]:
+        if inv not in failed:
+            result.invocations.setdefault(inv.label, []).append(inv)
+    result.log_bytes_per_invocation = {"start": start_log, "report": report_log}
+    sinch_calls = sum(len(inv.sinch) for inv in [*started, *reported])
+    sinch_seen = sinch_log_size() - sinch_before
+    result.sinch_log_matches = sinch_seen == sinch_calls if sinch_log_size() < 10_000 else None
+    return result
+
+
+_STATUSES = {"start": 201, "start_repeat": 201, "report_wrong": 200, "report_right": 200}
+
+
+def _check(invocations: list[Invocation], logs: Path, *, warmup_status: int) -> list[Invocation]:
+    """The invocations that did not answer as expected; an error if there are too many of them."""
+    failed = [inv for inv in invocations if inv.status != _STATUSES.get(inv.label, warmup_status)]
+    if len(failed) > max(1, MAX_WARM_FAILURE_SHARE * len(invocations)):
+        lines = logs.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if '"ERROR"' in line or '"WARNING"' in line] or lines[-10:]
+        raise BenchError(
+            f"{len(failed)} of {len(invocations)} invocations failed; first: {failed[0].label}: "
+            f"HTTP {failed[0].status}: {failed[0].body}\n"
+            "the handler's log: " + "\n".join(line[:3000] for line in errors[:3])
+        )
+    return failed
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p50 = the median's lower neighbour for even counts is fine here)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def round_trips(invocations: list[Invocation]) -> tuple[tuple[str, ...], int, int]:
+    """The most common sequence of client calls, how many invocations had it, out of how many."""
+    if not invocations:
+        return (), 0, 0
+    counter = Counter(inv.signature() for inv in invocations)
+    signature, seen = counter.most_common(1)[0]
+    return signature, seen, len(invocations)
