@@ -26,8 +26,8 @@ LAMBDA_RUNTIME = ROOT / ".aws-sam" / "lambda-runtime"
 PYTHON313_RECORD = ROOT / ".aws-sam" / "python313.env"
 NUMBER = "+46700000077"
 
-# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables, -B: no .pyc files): the function's folder
-# first, then the layer as /opt/python, then the runtime's own packages, as in Lambda.
+# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables, -B: no .pyc files):
+# the function's folder first, then the layer as /opt/python, then the runtime's own packages, as in Lambda.
 RUNNER = """
 import json, sys
 function_dir, layer_dir, runtime_dir = sys.argv[1:4]
