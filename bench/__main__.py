@@ -331,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"wrote {path}")
     if analysis is not None:
         target = args.results_dir / "analysis-latest.md"
-        target.write_text(analysis, encoding="utf-8")
+        heading = "\n".join([line for line in text.splitlines() if line.startswith("- **")][:7])
+        title, _, body = analysis.partition("\n")
+        target.write_text(f"{title}\n\n{heading}\n{body}", encoding="utf-8")
         progress(f"wrote {target}")
     return 0
 
