@@ -119,4 +119,4 @@ build: sam-venv
 	@echo "PYTHON313=$(PYTHON313)" > .aws-sam/python313.env
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .venv-peer* .venv-bench-* .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
