@@ -116,9 +116,10 @@ class AwsEmulator:
     def _config(self) -> Config:
         return Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=10)
 
-    def dynamodb(self) -> DynamoDBClient:
-        return boto3.client(
-            "dynamodb",
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` pointed at the emulator, with dummy credentials."""
+        return boto3.client(  # type: ignore[call-overload]
+            service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
             config=self._config(),
@@ -127,16 +128,13 @@ class AwsEmulator:
             aws_session_token=DUMMY_CREDENTIALS["aws_session_token"],
         )
 
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self.client("dynamodb")
+        return client
+
     def secretsmanager(self) -> SecretsManagerClient:
-        return boto3.client(
-            "secretsmanager",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=self._config(),
-            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
-            aws_session_token=DUMMY_CREDENTIALS["aws_session_token"],
-        )
+        client: SecretsManagerClient = self.client("secretsmanager")
+        return client
 
     # -- resources ---------------------------------------------------------------------------------
 

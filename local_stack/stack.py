@@ -534,16 +534,7 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for any service of the emulator (Step Functions, ...)."""
-        import boto3  # the typed helpers above cover the usual services
-
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.aws_endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
-            aws_session_token=DUMMY_CREDENTIALS["aws_session_token"],
-        )
+        return self._require_emulator().client(service)
 
 
 def _sinch_secret(specs: list[SecretSpec]) -> SecretSpec | None:

@@ -211,3 +211,21 @@ def http_event(
         "body": body if isinstance(body, str) or body is None else json.dumps(body),
         "isBase64Encoded": False,
     }
+
+
+def install(service: VerificationService, dynamodb: Any) -> None:
+    """Make ``service`` (over moto's in-process DynamoDB) what the handlers get from ``runtime.current()``."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from phone_verification import runtime
+
+    runtime.configure(
+        lambda: runtime.Dependencies(
+            settings=service._settings,
+            service=service,
+            credentials=None,
+            idempotency=DynamoDBPersistenceLayer(
+                table_name=TABLE, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb
+            ),
+        )
+    )

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from moto import mock_aws
 
 from phone_verification import errors, runtime
 from phone_verification.settings import ConfigurationError
-from tests.fakes import NUMBER, TABLE, FakeContext, World, http_event, load_handler, make_world
+from tests.fakes import NUMBER, FakeContext, World, http_event, install, load_handler, make_world
 
 start_app = load_handler("start_verification")
 report_app = load_handler("report_verification")
@@ -24,16 +23,7 @@ report_app = load_handler("report_verification")
 def world() -> Iterator[World]:
     with mock_aws():
         world = make_world()
-        runtime.configure(
-            lambda: runtime.Dependencies(
-                settings=world.service._settings,
-                service=world.service,
-                credentials=None,
-                idempotency=DynamoDBPersistenceLayer(
-                    table_name=TABLE, key_attr="pk", expiry_attr="ttl", boto3_client=world.dynamodb
-                ),
-            )
-        )
+        install(world.service, world.dynamodb)
         yield world
         runtime.configure(None)
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -31,7 +30,7 @@ from phone_verification.settings import Settings
 from phone_verification.sinch import Method, ReportResult, SinchNotFound, Status
 from phone_verification.store import VerificationStore
 from phone_verification.workflow import TaskCallbacks
-from tests.fakes import NUMBER, TABLE, FakeContext, Keys, World, load_handler, make_world
+from tests.fakes import NUMBER, TABLE, FakeContext, Keys, World, install, load_handler, make_world
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -378,16 +377,7 @@ start_app = load_handler("start_verification")
 def handler_flow() -> Iterator[Flow]:
     with mock_aws():
         flow = make_flow()
-        runtime.configure(
-            lambda: runtime.Dependencies(
-                settings=flow.service._settings,
-                service=flow.service,
-                credentials=None,
-                idempotency=DynamoDBPersistenceLayer(
-                    table_name=TABLE, key_attr="pk", expiry_attr="ttl", boto3_client=flow.world.dynamodb
-                ),
-            )
-        )
+        install(flow.service, flow.world.dynamodb)
         yield flow
         runtime.configure(None)
 
