@@ -1,8 +1,8 @@
 """Client-boundary probes, loaded inside the benchmark's child processes (never by the handlers).
 
-- AWS: every boto3 client created from the default session gets a mixin whose ``_make_api_call`` times
-  the whole SDK call (serialisation, signing, the HTTP exchange, retries, parsing) and records the
-  operation with the capacity units it consumes; ``before-send`` counts the HTTP requests actually sent.
+- AWS: botocore's ``BaseClient._make_api_call`` is wrapped, so every client's call is timed whole
+  (serialisation, signing, the HTTP exchange, retries, parsing) and recorded with the capacity units it
+  consumes; ``Endpoint._send`` counts the HTTP requests actually sent.
 - Sinch: the product's ``on_call`` hook (``phone_verification.observability.record_sinch_call``, given to
   the ``SinchClient`` when the runtime builds it) is wrapped, so the seconds per Sinch call are those
   the client itself reports.
@@ -63,36 +63,32 @@ class Probe:
     # ------------------------------------------------------------------------------------------ AWS
 
     def install_boto(self) -> None:
-        """Hook boto3's default session; must run before the code under test creates its clients."""
-        import boto3
+        """Time every AWS SDK call in this process, whichever session (boto3's or botocore's) made the
+        client: the methods are wrapped on botocore's classes. Must run before the first call."""
+        from botocore.client import BaseClient
+        from botocore.endpoint import Endpoint
 
-        boto3.setup_default_session()
-        session = boto3.DEFAULT_SESSION
-        assert session is not None
-        events = session.events
-        events.register("creating-client-class", self._add_timer, unique_id="bench-probe-timer")
-        events.register("before-send", self._count_send, unique_id="bench-probe-send")
-
-    def _count_send(self, **_: Any) -> None:
-        if threading.get_ident() == self.thread:
-            self.http_sends += 1
-
-    def _add_timer(self, class_attributes: dict[str, Any], base_classes: list[type], **_: Any) -> None:
         probe = self
+        make_api_call = BaseClient._make_api_call
+        send = Endpoint._send
 
-        class TimedCalls:
-            def _make_api_call(self, operation_name: str, api_params: dict[str, Any]) -> Any:
-                paused = probe._pause()
-                started = time.perf_counter_ns()
-                try:
-                    return super()._make_api_call(operation_name, api_params)  # type: ignore[misc]
-                finally:
-                    elapsed = time.perf_counter_ns() - started
-                    service = self.meta.service_model.service_name  # type: ignore[attr-defined]
-                    probe.record(service, operation_name, api_params, elapsed)
-                    probe._resume(paused)
+        def timed_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            paused = probe._pause()
+            started = time.perf_counter_ns()
+            try:
+                return make_api_call(client, operation_name, api_params)
+            finally:
+                elapsed = time.perf_counter_ns() - started
+                probe.record(client.meta.service_model.service_name, operation_name, api_params, elapsed)
+                probe._resume(paused)
 
-        base_classes.insert(0, TimedCalls)
+        def counted_send(endpoint: Any, request: Any) -> Any:
+            if threading.get_ident() == probe.thread:
+                probe.http_sends += 1
+            return send(endpoint, request)
+
+        setattr(BaseClient, "_make_api_call", timed_call)  # noqa: B010 - the benchmark's probe, by design
+        setattr(Endpoint, "_send", counted_send)  # noqa: B010
 
     def record(self, service: str, operation: str, params: dict[str, Any], ns: int) -> None:
         if threading.get_ident() != self.thread:

@@ -215,8 +215,6 @@ def http_event(
 
 def install(service: VerificationService, dynamodb: Any) -> None:
     """Make ``service`` (over moto's in-process DynamoDB) what the handlers get from ``runtime.current()``."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     from phone_verification import runtime
 
     runtime.configure(
@@ -224,8 +222,6 @@ def install(service: VerificationService, dynamodb: Any) -> None:
             settings=service._settings,
             service=service,
             credentials=None,
-            idempotency=DynamoDBPersistenceLayer(
-                table_name=TABLE, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb
-            ),
+            idempotency=runtime.persistence_layer(TABLE, dynamodb),
         )
     )

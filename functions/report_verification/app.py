@@ -7,40 +7,41 @@ a direct invocation with ``code`` or ``cli`` reports, one with only ``id`` reads
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from phone_verification import api, runtime
 from phone_verification.commands import ANONYMOUS, InvalidRequest, report_command, verification_id
 
-router = Router()  # type: ignore[no-untyped-call]
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+router = api.Router()
 
 
-@router.put("/verifications/<id>")
-def report_by_id(id: str) -> api.Response[str]:
-    event = router.current_event
+@router.put("/verifications/{id}")
+def report_by_id(request: api.Request) -> api.Response:
     command = report_command(
-        api.read_json(event), owner=api.caller(event), verification=api.path_parameter(event, "id")
+        api.read_json(request), owner=api.caller(request), verification=api.path_parameter(request, "id")
     )
     return api.json_response(200, runtime.current().service.report(command).to_json())
 
 
-@router.put("/verifications/number/<phoneNumber>")
-def report_by_number(phoneNumber: str) -> api.Response[str]:
-    event = router.current_event
+@router.put("/verifications/number/{phoneNumber}")
+def report_by_number(request: api.Request) -> api.Response:
     command = report_command(
-        api.read_json(event), owner=api.caller(event), phone_number=api.path_parameter(event, "phoneNumber")
+        api.read_json(request),
+        owner=api.caller(request),
+        phone_number=api.path_parameter(request, "phoneNumber"),
     )
     return api.json_response(200, runtime.current().service.report(command).to_json())
 
 
-@router.get("/verifications/<id>")
-def status(id: str) -> api.Response[str]:
-    event = router.current_event
-    verification = verification_id(api.path_parameter(event, "id"))
-    return api.json_response(200, runtime.current().service.status(verification, api.caller(event)).to_json())
+@router.get("/verifications/{id}")
+def status(request: api.Request) -> api.Response:
+    verification = verification_id(api.path_parameter(request, "id"))
+    return api.json_response(
+        200, runtime.current().service.status(verification, api.caller(request)).to_json()
+    )
 
 
 def report_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from phone_verification import api, idempotency, runtime
 from phone_verification.commands import ANONYMOUS, start_command
 
-router = Router()  # type: ignore[no-untyped-call]
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+router = api.Router()
 
 
 @router.post("/verifications")
-def start_http() -> api.Response[str]:
-    event = router.current_event
+def start_http(request: api.Request) -> api.Response:
     command = start_command(
-        api.read_json(event),
-        owner=api.caller(event),
-        rate_key=api.rate_key(event),
-        idempotency_key_value=event.headers.get("idempotency-key"),
+        api.read_json(request),
+        owner=api.caller(request),
+        rate_key=api.rate_key(request),
+        idempotency_key_value=request.headers.get("idempotency-key"),
     )
-    result = idempotency.start(runtime.current(), command, router.lambda_context)
+    result = idempotency.start(runtime.current(), command, request.context)
     headers = {"Location": f"/verifications/{result['id']}"}
     if result.pop(idempotency.REPLAYED, False):
         headers["Idempotent-Replayed"] = "true"

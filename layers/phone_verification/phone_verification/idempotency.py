@@ -51,7 +51,7 @@ def start(deps: Dependencies, command: StartCommand, context: LambdaContext | No
         return deps.service.start(command).to_json()
 
     once = idempotent_function(
-        data_keyword_argument="request", persistence_store=deps.idempotency, config=config
+        data_keyword_argument="request", persistence_store=deps.idempotency(), config=config
     )(first_start)
     fingerprint = deps.service.fingerprint(command)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
@@ -26,26 +27,49 @@ class Dependencies:
     settings: Settings
     service: VerificationService
     credentials: SecretsManagerCredentials | None
-    idempotency: DynamoDBPersistenceLayer
+    # Built on the first start that carries an Idempotency-Key: Powertools' persistence layer imports
+    # boto3, which nothing else here needs.
+    idempotency: Callable[[], DynamoDBPersistenceLayer]
 
 
 _lock = threading.Lock()
 _current: Dependencies | None = None
 
 
+@cache
+def _aws_session() -> Any:
+    # botocore's own session, not boto3's: the clients are the same objects, without the ~50 ms of
+    # importing boto3's resource layer on every cold start. Region, credentials and AWS_ENDPOINT_URL*
+    # come from the environment as they would through boto3.
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
 def _aws_client(service: str) -> Any:
-    import boto3
     from botocore.config import Config
 
     # Short timeouts and the standard retry mode: DynamoDB and Secrets Manager answer in milliseconds,
     # and a stuck call must fail well inside API Gateway's 30 s.
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    return _aws_session().create_client(service, config=config)
+
+
+def persistence_layer(table_name: str, dynamodb: Any) -> Callable[[], DynamoDBPersistenceLayer]:
+    """Powertools' idempotency store over ``dynamodb``, created on first use and then reused."""
+
+    @cache
+    def layer() -> DynamoDBPersistenceLayer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        return DynamoDBPersistenceLayer(
+            table_name=table_name, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb
+        )
+
+    return layer
 
 
 def build(settings: Settings | None = None) -> Dependencies:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     from .observability import MetricOutcomes, record_sinch_call
     from .service import VerificationService
     from .sinch import SinchClient
@@ -77,10 +101,12 @@ def build(settings: Settings | None = None) -> Dependencies:
         # Step Functions' client only once a verification started by a workflow ends.
         workflows=TaskCallbacks(lambda: _aws_client("stepfunctions")),
     )
-    idempotency = DynamoDBPersistenceLayer(
-        table_name=settings.table_name, key_attr="pk", expiry_attr="ttl", boto3_client=dynamodb
+    return Dependencies(
+        settings=settings,
+        service=service,
+        credentials=credentials,
+        idempotency=persistence_layer(settings.table_name, dynamodb),
     )
-    return Dependencies(settings=settings, service=service, credentials=credentials, idempotency=idempotency)
 
 
 def current() -> Dependencies:

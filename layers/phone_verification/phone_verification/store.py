@@ -210,16 +210,23 @@ class VerificationStore:
         ttl = _n(now + max(window, keep_for) + RETENTION_SECONDS)
         for _ in range(_RACE_RETRIES):
             try:
+                # One write for the two common cases: a key never seen (most numbers verify once)
+                # opens its window, a key inside its window takes the next slot. Only a key whose
+                # window has run out fails here and needs the second write below.
                 old = self._client.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="SET #starts = #starts + :one, #last = :now, #ttl = :ttl",
+                    UpdateExpression=(
+                        "SET #window = if_not_exists(#window, :now),"
+                        " #starts = if_not_exists(#starts, :zero) + :one, #last = :now, #ttl = :ttl"
+                    ),
                     ConditionExpression=(
-                        "attribute_exists(pk) AND #window > :window_floor"
-                        " AND #starts < :max AND (attribute_not_exists(#last) OR #last <= :gap_floor)"
+                        "attribute_not_exists(pk) OR (#window > :window_floor"
+                        " AND #starts < :max AND (attribute_not_exists(#last) OR #last <= :gap_floor))"
                     ),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={
+                        ":zero": _n(0),
                         ":one": _n(1),
                         ":now": _n(now),
                         ":ttl": ttl,
