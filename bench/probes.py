@@ -69,8 +69,9 @@ class Probe:
         from botocore.endpoint import Endpoint
 
         probe = self
-        make_api_call = BaseClient._make_api_call
-        send = Endpoint._send
+        # Private botocore methods (not in the type stubs), stable since botocore 1.0.
+        make_api_call = getattr(BaseClient, "_make_api_call")  # noqa: B009
+        send = getattr(Endpoint, "_send")  # noqa: B009
 
         def timed_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             paused = probe._pause()
