@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ WARM_TIMEOUT = 3600.0
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "dateutil", "six"})
 # The pycache modes a cold start is measured in.
 CACHED, SHIPPED = "cached", "shipped"
+BUILD = REPO / ".aws-sam" / "build"
+# The bytecode the layer build ships (layers/phone_verification/Makefile): for the python3.13 runtime,
+# used as is (pyc header flags: bit 0 hash-based, bit 1 check the source; unchecked-hash = 0b01).
+RUNTIME_CACHE_TAG = "cpython-313"
+UNCHECKED_HASH = 0b01
 WRONG_CODE_FALLBACK = ("000000", "111111")
 
 START_EVENT = json.loads((REPO / "events" / "start-sms.json").read_text())
@@ -203,6 +209,9 @@ class Variant:
     mode: str = "cold"
     expect_status: int | None = 201
     prepare: Callable[[int], dict[str, Any]] | None = None  # round -> event
+    # Modules its deployment ships compiled, by path under an import root ("phonenumbers/util.py"):
+    # in the as-shipped mode they keep their bytecode (see build_shipped_cache).
+    shipped: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -210,6 +219,9 @@ class ColdResult:
     samples: dict[str, list[ChildRun]] = field(default_factory=dict)  # "<variant>/<mode>" -> runs
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant -> round trips
     failures: list[str] = field(default_factory=list)  # runs that were repeated, and why
+    # variant -> its modules outside the standard library and the runtime's SDK: (kept, compiled at
+    # each start) in the as-shipped mode, by path under their import root.
+    shipped: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
 
     def median(self, variant: str, mode: str, attribute: str) -> float | None:
         runs = self.samples.get(f"{variant}/{mode}")
@@ -222,29 +234,170 @@ class ColdResult:
         return statistics.median(values)
 
 
-def pycache_flags(mode: str, workdir: Path) -> list[str]:
+def pycache_flags(mode: str, workdir: Path, variant: Variant | None = None) -> list[str]:
     if mode == CACHED:
         return ["-X", f"pycache_prefix={workdir / 'pyc-cached'}"]
-    return ["-B", "-X", f"pycache_prefix={workdir / 'pyc-shipped'}"]
+    return ["-B", "-X", f"pycache_prefix={shipped_cache_dir(workdir, variant)}"]
 
 
-def build_shipped_cache(workdir: Path) -> None:
-    """The cached bytecode minus everything a deployment ships (kept: stdlib and the runtime's SDK)."""
-    source, target = workdir / "pyc-cached", workdir / "pyc-shipped"
-    shutil.rmtree(target, ignore_errors=True)
-    repo = str(REPO).lstrip(os.sep)
+def shipped_cache_dir(workdir: Path, variant: Variant | None) -> Path:
+    # One folder per variant that ships bytecode: ours and the floor share an interpreter and its
+    # site-packages, so the same module can be shipped compiled by one and not by the other.
+    if variant is None or not variant.shipped:
+        return workdir / "pyc-shipped"
+    return workdir / f"pyc-shipped-{variant.name}"
+
+
+def _import_path(module: Path, variant: Variant) -> str | None:
+    """``module``'s path under the import root it has for ``variant`` (its interpreter's site-packages
+    or one of its paths), or None: not a module this variant can import from what it deploys."""
+    parts = module.parts
+    if "site-packages" in parts:
+        # Another venv's packages (the peer's) share the cache folder but are not this variant's.
+        if not module.is_relative_to(variant.python.absolute().parent.parent):
+            return None
+        return "/".join(parts[parts.index("site-packages") + 1 :])
+    for root in map(Path, variant.paths):
+        if module.is_relative_to(root):
+            return module.relative_to(root).as_posix()
+    return None
+
+
+def build_shipped_cache(
+    workdir: Path, variants: Sequence[Variant] = ()
+) -> dict[str, tuple[list[str], list[str]]]:
+    """The cached bytecode minus what a deployment ships as source, per variant.
+
+    Kept for every variant: the standard library and the runtime's SDK (Lambda's image has their
+    bytecode). Also kept for a variant with ``shipped`` modules (ours: what the built layer ships
+    compiled): those modules, with this interpreter's own bytecode, because the layer's is for 3.13
+    while the bench may run another Python. Dropped: everything else, compiled at each start.
+
+    Returns, per variant with ``shipped`` modules, the modules it deploys that are in the cache (those
+    its cached warm-up imported, or the floor's from the same site-packages): (kept, compiled at each
+    start), by path under their import root.
+    """
+    source = workdir / "pyc-cached"
+    repo = Path(str(REPO).lstrip(os.sep))
+    base = workdir / "pyc-shipped"
+    owners = [variant for variant in variants if variant.shipped]
+    summary: dict[str, tuple[list[str], list[str]]] = {variant.name: ([], []) for variant in owners}
+    for target in [base, *(shipped_cache_dir(workdir, variant) for variant in owners)]:
+        shutil.rmtree(target, ignore_errors=True)
+
+    def link(path: Path, target: Path) -> None:
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, destination)
+
     for path in source.rglob("*.pyc"):
         relative = path.relative_to(source)
         parts = relative.parts
         if "site-packages" in parts:
-            top = parts[parts.index("site-packages") + 1].split(".")[0]
-            if top not in RUNTIME_PROVIDED:
-                continue
-        elif str(relative).startswith(repo + os.sep):
+            in_runtime = parts[parts.index("site-packages") + 1].split(".")[0] in RUNTIME_PROVIDED
+        else:
+            in_runtime = not relative.is_relative_to(repo)  # the standard library
+        if in_runtime:
+            for target in [base, *(shipped_cache_dir(workdir, variant) for variant in owners)]:
+                link(path, target)
             continue
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        os.link(path, destination)
+        # pycache_prefix mirrors the source's folder: <prefix>/<source folder>/<name>.<tag>.pyc
+        module = Path(os.sep, *parts[:-1], parts[-1].split(".")[0] + ".py")
+        for variant in owners:
+            where = _import_path(module, variant)
+            if where is None:
+                continue
+            kept = where in variant.shipped
+            summary[variant.name][0 if kept else 1].append(where)
+            if kept:
+                link(path, shipped_cache_dir(workdir, variant))
+    return {name: (sorted(kept), sorted(compiled)) for name, (kept, compiled) in summary.items()}
+
+
+# ------------------------------------------------------------------------------------ the built layer
+
+
+def pyc_flags(path: Path) -> int | None:
+    """The flags word of a .pyc header (None: no readable .pyc there)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(16)
+    except OSError:
+        return None
+    return int.from_bytes(header[4:8], "little") if len(header) == 16 else None
+
+
+def compiled_modules(layer: Path) -> frozenset[str]:
+    """The modules of a built layer (paths under its import root) that the python3.13 runtime loads
+    from shipped bytecode: an unchecked-hash .pyc for 3.13 beside the source."""
+    found = set()
+    for source in layer.rglob("*.py"):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{RUNTIME_CACHE_TAG}.pyc"
+        if pyc_flags(pyc) == UNCHECKED_HASH:
+            found.add(source.relative_to(layer).as_posix())
+    return frozenset(found)
+
+
+def build_state(build: Path = BUILD) -> tuple[str | None, bool]:
+    """When `sam build` last ran ("2026-11-25 19:43 UTC", None: no build) and whether a source of the
+    layer, a function or the template changed since."""
+    template = build / "template.yaml"
+    if not template.is_file():
+        return None, False
+    built = template.stat().st_mtime
+    sources = [p for d in ("layers", "functions") for p in (REPO / d).rglob("*") if p.is_file()]
+    sources += [REPO / "template.yaml"]
+    newest = max((p.stat().st_mtime for p in sources if "__pycache__" not in p.parts), default=0.0)
+    return datetime.fromtimestamp(built, UTC).strftime("%Y-%m-%d %H:%M UTC"), newest > built
+
+
+@dataclass(frozen=True)
+class LayerBytecode:
+    modules: frozenset[str]  # compiled in the built layers, by path under the import root
+    note: str  # which build they come from
+    warning: str | None = None  # why the build does not stand for the sources
+
+
+def layer_bytecode(layer_dirs: Sequence[Path], build: Path = BUILD) -> LayerBytecode:
+    """What the built counterparts of the template's layers (``layer_dirs``: their source folders) ship
+    compiled. The bench runs ours from the sources; this says which of their modules Lambda would load
+    from shipped bytecode rather than compile at each cold start."""
+    from local_stack.template import load_document  # the parent's only: it needs PyYAML
+
+    when, stale = build_state(build)
+    if when is None:
+        return LayerBytecode(
+            frozenset(),
+            "none (no build)",
+            "no sam build output in .aws-sam/build (run `make build`): ours ran as shipped with its "
+            "layer compiled at each start, as if the layer shipped no bytecode",
+        )
+    resources = load_document(REPO / "template.yaml").get("Resources") or {}
+    modules: set[str] = set()
+    found = []
+    for layer_dir in dict.fromkeys(Path(path).resolve() for path in layer_dirs):  # functions share layers
+        for logical_id, resource in resources.items():
+            content = (resource.get("Properties") or {}).get("ContentUri")
+            if isinstance(content, str) and (REPO / content).resolve() == layer_dir:
+                built = build / logical_id / "python"
+                compiled = compiled_modules(built) if built.is_dir() else frozenset()
+                shown = built.relative_to(REPO) if built.is_relative_to(REPO) else built
+                total = sum(1 for _ in built.rglob("*.py"))
+                found.append(f"`{shown}`: {len(compiled)} of {total} modules compiled")
+                modules |= compiled
+    note = f"the build of {when} ({'; '.join(found) or 'no built layer found'})"
+    warning = None
+    if not modules:
+        warning = (
+            f"the build of {when} has no layer bytecode (run `make build`): ours ran as shipped with its "
+            "layer compiled at each start"
+        )
+    elif stale:
+        warning = (
+            f"the build of {when} is OLDER than the sources (run `make build`): ours as shipped kept "
+            "bytecode for the modules that build compiled, which may not match the sources measured"
+        )
+    return LayerBytecode(frozenset(modules), note, warning)
 
 
 def _cold_once(
@@ -268,7 +421,8 @@ def _cold_once(
         spec["event"] = event
     elif variant.prepare is not None:
         spec["event"] = variant.prepare(round_no)
-    run = run_child(variant.python, spec, variant.env, workdir, flags=[*pycache_flags(mode, workdir), *flags])
+    flags = [*pycache_flags(mode, workdir, variant), *flags]
+    run = run_child(variant.python, spec, variant.env, workdir, flags=flags)
     if variant.expect_status is not None:
         status = (run.answer.get("result") or {}).get("statusCode")
         if status != variant.expect_status:
@@ -298,7 +452,7 @@ def measure_cold(
     progress("cold start: warm-up runs (fill the bytecode cache), then round-trip counts")
     for variant in variants:
         once(variant, CACHED, -1)
-    build_shipped_cache(workdir)
+    result.shipped = build_shipped_cache(workdir, variants)
     for variant in variants:
         if variant.mode != "cold":
             continue

@@ -1,5 +1,6 @@
 """The output of `sam build` runs with only what Lambda provides: the python3.13 runtime (standard
-library + the AWS SDK) and the built layer. Proves the layer ships everything the code imports.
+library + the AWS SDK) and the built layer. Proves the layer ships everything the code imports, and
+the bytecode Lambda loads instead of compiling the layer at every cold start.
 
 `make build` produces .aws-sam/build and .aws-sam/lambda-runtime (boto3 as the runtime has it) and
 records the Python 3.13 it used; `make test` runs this with REQUIRE_BUILD=1 so a missing build fails
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +28,14 @@ BUILD = ROOT / ".aws-sam" / "build"
 LAMBDA_RUNTIME = ROOT / ".aws-sam" / "lambda-runtime"
 PYTHON313_RECORD = ROOT / ".aws-sam" / "python313.env"
 NUMBER = "+46700000077"
+# What layers/phone_verification/Makefile compiles: every module but phonenumbers' per-country metadata.
+NOT_COMPILED = re.compile(r"phonenumbers/(short)?data/region_\w+\.py")
+# .pyc header flags (PEP 552): bit 0 hash-based, bit 1 check the source. Unchecked-hash: Lambda's
+# import uses the .pyc whatever the source's mtime, which unzipping the layer does not keep.
+UNCHECKED_HASH = 0b01
 
-# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables, -B: no .pyc files):
+# Runs inside a bare python3.13 (-S: no site-packages, -E: no PYTHON* variables, -B: writes no .pyc but
+# reads the shipped ones):
 # the function's folder first, then the layer as /opt/python, then the runtime's own packages, as in Lambda.
 RUNNER = """
 import json, sys
@@ -89,7 +98,9 @@ def stack(built: None) -> Iterator[LocalStack]:
     runtime.configure(None)
 
 
-def invoke_built(stack: LocalStack, function_id: str, event: Any) -> tuple[Any, list[str]]:
+def invoke_built(
+    stack: LocalStack, function_id: str, event: Any, layer: Path = BUILD / "VerificationLayer" / "python"
+) -> tuple[Any, list[str]]:
     python = _python313()
     assert python is not None
     env = {
@@ -106,7 +117,7 @@ def invoke_built(stack: LocalStack, function_id: str, event: Any) -> tuple[Any, 
             "-c",
             RUNNER,
             str(BUILD / function_id),
-            str(BUILD / "VerificationLayer" / "python"),
+            str(layer),
             str(LAMBDA_RUNTIME),
         ],
         input=json.dumps(event),
@@ -133,7 +144,7 @@ def test_layer_leaves_the_aws_sdk_to_the_runtime(built: None) -> None:
 def test_built_handlers_verify_a_number_end_to_end(stack: LocalStack) -> None:
     started, modules = invoke_built(stack, "StartVerificationFunction", {"phoneNumber": NUMBER})
     assert started.get("status") == "PENDING", started
-    assert {"phone_verification", "aws_lambda_powertools", "requests", "phonenumbers", "boto3"} <= set(
+    assert {"phone_verification", "aws_lambda_powertools", "requests", "phonenumbers", "botocore"} <= set(
         modules
     )
     assert stack.sandbox is not None
@@ -153,3 +164,26 @@ def test_built_handlers_answer_api_gateway_events(stack: LocalStack) -> None:
 def test_built_handlers_raise_named_errors_for_direct_calls(stack: LocalStack) -> None:
     result, _ = invoke_built(stack, "ReportVerificationFunction", {"id": "unknown", "code": "123456"})
     assert result == {"raised": "VerificationNotFound"}
+
+
+def test_built_layer_ships_bytecode_that_the_runtime_uses(stack: LocalStack, tmp_path: Path) -> None:
+    layer = BUILD / "VerificationLayer" / "python"
+    sources = [path.relative_to(layer).as_posix() for path in layer.rglob("*.py")]
+    assert "phone_verification/errors.py" in sources
+    flags = {}
+    for source in sources:
+        pyc = (layer / source).parent / "__pycache__" / f"{Path(source).stem}.cpython-313.pyc"
+        flags[source] = int.from_bytes(pyc.read_bytes()[4:8], "little") if pyc.is_file() else None
+    wrong = {s: f for s, f in flags.items() if f != UNCHECKED_HASH and not NOT_COMPILED.fullmatch(s)}
+    assert not wrong, f"{len(wrong)} modules without unchecked-hash 3.13 bytecode, e.g. {sorted(wrong)[:5]}"
+
+    # As Lambda unzips it (new mtimes), with a source that no longer compiles: the handler still works
+    # only if the import took the .pyc without looking at the source.
+    copy = tmp_path / "python"
+    shutil.copytree(layer, copy, copy_function=shutil.copy)
+    (copy / "phone_verification" / "errors.py").write_text("this is not Python (\n", encoding="utf-8")
+    result, modules = invoke_built(
+        stack, "ReportVerificationFunction", {"id": "unknown", "code": "123456"}, layer=copy
+    )
+    assert result == {"raised": "VerificationNotFound"}  # an exception class from errors.py
+    assert "phone_verification" in modules
