@@ -114,8 +114,9 @@ class World:
         return request.code
 
 
-def make_world(**settings: Any) -> World:
-    """A service over moto's DynamoDB; call inside ``mock_aws()``."""
+def make_world(*, outcomes: Any = None, **settings: Any) -> World:
+    """A service over moto's DynamoDB; call inside ``mock_aws()``. ``outcomes``: where the service
+    reports outcomes (metrics); none by default."""
     dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
     dynamodb.create_table(
         TableName=TABLE,
@@ -131,6 +132,7 @@ def make_world(**settings: Any) -> World:
         sinch=sinch,  # type: ignore[arg-type]
         keys=Keys(),
         clock=clock,
+        outcomes=outcomes,
     )
     return World(service, sinch, clock, dynamodb)
 

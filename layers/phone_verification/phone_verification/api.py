@@ -265,25 +265,36 @@ def _correlation_id(event: object, context: LambdaContext) -> str:
 
 def entrypoint(router: Router, direct: DirectHandler) -> Handler:
     """The Lambda handler for a function: HTTP events through ``router``, anything else to ``direct``."""
+    cold_start = [True]
 
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics(capture_cold_start_metric=True)
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.set_correlation_id(_correlation_id(event, context))
-        if _is_http(event):
-            return router.resolve(event, context)
+        if cold_start[0]:
+            cold_start[0] = False
+            metrics.count("ColdStart", function_name=context.function_name)
         try:
-            return direct(event, context)
-        except VerificationError as error:
-            logger.info("request refused", extra={"code": error.code})
-            raise
-        except ConfigurationError as error:
-            logger.error("the deployment is misconfigured", extra={"problem": str(error)})
-            raise InternalError() from None
-        except Exception:
-            logger.exception("unexpected error")
-            raise InternalError() from None
+            if _is_http(event):
+                return router.resolve(event, context)
+            return _direct(direct, event, context)
+        finally:
+            metrics.flush()
 
-    handler: Handler = lambda_handler
-    return handler
+    # With tracing off (POWERTOOLS_TRACE_DISABLED, sam local, outside Lambda) Powertools would still
+    # open and close a dummy subsegment per request.
+    traced = handle if tracer.disabled else tracer.capture_lambda_handler(capture_response=False)(handle)
+    lambda_handler: Handler = logger.inject_lambda_context(clear_state=True)(traced)
+    return lambda_handler
+
+
+def _direct(direct: DirectHandler, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        return direct(event, context)
+    except VerificationError as error:
+        logger.info("request refused", extra={"code": error.code})
+        raise
+    except ConfigurationError as error:
+        logger.error("the deployment is misconfigured", extra={"problem": str(error)})
+        raise InternalError() from None
+    except Exception:
+        logger.exception("unexpected error")
+        raise InternalError() from None

@@ -1,19 +1,29 @@
-"""Powertools Logger, Tracer and Metrics, configured once for the whole package.
+"""Powertools Logger and Tracer for the whole package, and its metrics in CloudWatch's Embedded Metric
+Format (EMF).
 
 Nothing here logs request bodies, codes, CLIs, secrets or full numbers: modules log ids, methods, masked
 numbers and error codes only. The package's stdlib loggers (Sinch client, store) are routed through the
 Powertools Logger so every line is structured JSON with the correlation id.
+
+Metrics are counted during an invocation and written as one EMF document when it ends. Why not
+Powertools Metrics: it flushes one dimension set per document, while the outcome metrics carry the
+method (and reason) and the Sinch counters behind the failure-rate alarm carry the service only. That
+took a ``single_metric`` document per outcome plus the invocation's own, each built, validated and
+printed separately (~0.15 ms of a ~1 ms warm request). EMF allows several metric directives, each
+with its own dimensions, in one document: same metrics in CloudWatch, one line in the log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
+import time
+from collections.abc import Iterable
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from .sinch import SinchCall
 
@@ -22,7 +32,6 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "PhoneVerification
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"phone_verification"})
 
 # At DEBUG the AWS SDK and urllib3 log whole requests and responses, and Secrets Manager's response is
@@ -39,31 +48,111 @@ _OUTCOME_METRICS = {
     "sinch_report_failed": "SinchReportFailed",
 }
 
+Dimensions = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
+def metrics_disabled() -> bool:
+    """As Powertools decides it: POWERTOOLS_METRICS_DISABLED, else off under ``sam local``."""
+    explicit = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    if explicit is not None:
+        return _truthy(explicit)
+    return _truthy(os.environ.get("AWS_SAM_LOCAL"))
+
+
+class EmfMetrics:
+    """Counters of the current invocation, written to stdout as EMF when ``flush`` is called.
+
+    Pending counts are per thread: Lambda runs one invocation at a time, but the local stack serves
+    concurrent requests from threads of one process.
+    """
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace = namespace
+        self.service = service
+        self.disabled = metrics_disabled()
+        self._pending = threading.local()
+
+    def _counts(self) -> dict[tuple[str, Dimensions], int]:
+        counts: dict[tuple[str, Dimensions], int] | None = getattr(self._pending, "counts", None)
+        if counts is None:
+            counts = self._pending.counts = {}
+        return counts
+
+    def count(self, name: str, **dimensions: str | None) -> None:
+        if self.disabled:
+            return
+        pairs = {"service": self.service, **{k: v for k, v in dimensions.items() if v}}
+        key = (name, tuple(sorted(pairs.items())))
+        counts = self._counts()
+        counts[key] = counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        counts = self._counts()
+        if not counts:
+            return
+        entries = list(counts.items())
+        counts.clear()
+        timestamp = int(time.time() * 1000)
+        for document in emf_documents(self.namespace, entries, timestamp):
+            print(json.dumps(document, separators=(",", ":")), flush=True)
+
+
+def emf_documents(
+    namespace: str, entries: Iterable[tuple[tuple[str, Dimensions], int]], timestamp: int
+) -> list[dict[str, object]]:
+    """As few EMF documents as the entries fit in: a document holds each metric name once and one value
+    per dimension name, so entries that would clash go to the next one."""
+    documents: list[tuple[dict[str, str], dict[str, int], dict[tuple[str, ...], list[str]]]] = []
+    for (name, dimensions), value in entries:
+        fits = (
+            document
+            for document in documents
+            if name not in document[1] and all(document[0].get(k, v) == v for k, v in dimensions)
+        )
+        document = next(fits, None)
+        if document is None:
+            document = ({}, {}, {})
+            documents.append(document)
+        values, metrics, directives = document
+        values.update(dimensions)
+        metrics[name] = value
+        directives.setdefault(tuple(k for k, _ in dimensions), []).append(name)
+    return [
+        {
+            "_aws": {
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": namespace,
+                        "Dimensions": [list(names)],
+                        "Metrics": [{"Name": metric, "Unit": "Count"} for metric in names_metrics],
+                    }
+                    for names, names_metrics in directives.items()
+                ],
+            },
+            **values,
+            **metrics,
+        }
+        for values, metrics, directives in documents
+    ]
+
+
+metrics = EmfMetrics(NAMESPACE, SERVICE)
+
 
 class MetricOutcomes:
-    """EMF metrics per outcome, with the method (and reason) as dimensions."""
+    """A metric per outcome, with the method (and the reason, when there is one) as dimensions."""
 
     def record(self, outcome: str, method: str, reason: str | None = None) -> None:
-        if is_metrics_disabled():  # single_metric itself ignores POWERTOOLS_METRICS_DISABLED
-            return
-        name = _OUTCOME_METRICS.get(outcome, outcome)
-        # One EMF document per outcome: dimensions differ between outcomes, and a shared blob would
-        # force one dimension set on all of them.
-        with single_metric(
-            name=name,
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics.namespace,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="service", value=SERVICE)
-            metric.add_dimension(name="method", value=method)
-            if reason:
-                metric.add_dimension(name="reason", value=reason)
+        metrics.count(_OUTCOME_METRICS.get(outcome, outcome), method=method, reason=reason)
 
 
 def record_sinch_call(call: SinchCall) -> None:
     """Service-level counters behind the "Sinch failure rate" alarm."""
-    metrics.add_metric(name="SinchRequests", unit=MetricUnit.Count, value=1)
+    metrics.count("SinchRequests")
     if call.http_status is None or call.http_status in (401, 429) or call.http_status >= 500:
-        metrics.add_metric(name="ProviderFailure", unit=MetricUnit.Count, value=1)
+        metrics.count("ProviderFailure")
