@@ -52,8 +52,10 @@ test-e2e: venv
 	$(BIN)/pytest tests/e2e -q
 
 ## make bench     the benchmark (README "Performance"): cold start next to a floor and a peer handler, warm
-##                overhead, round trips, artefact size, cost; writes bench/results/latest.md (a few minutes;
-##                BENCH_PYTHON=python3.13 measures on another interpreter, BENCH_ARGS passes options)
+##                overhead, round trips, artefact size, cost; writes bench/results/latest.md (a few minutes).
+##                Runs on the functions' runtime, Python 3.13 (PYTHON313), in its own venvs; another
+##                interpreter with BENCH_PYTHON=/path/to/python (e.g. .venv/bin/python); BENCH_ARGS: options
+BENCH_PYTHON ?= $(PYTHON313)
 bench: venv
 	@test -f .aws-sam/build/template.yaml || $(MAKE) build
 	$(BIN)/python -m bench $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(BENCH_ARGS)

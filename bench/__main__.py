@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("BENCH_PYTHON") or None,
         help="interpreter for ours and the floor (default: .venv's; env BENCH_PYTHON)",
     )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        default=os.environ.get("BENCH_NO_PIN", "") not in ("", "0"),
+        help="do not give the measured processes a CPU of their own (env BENCH_NO_PIN=1)",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the table is written")
     parser.add_argument(
         "--analyse",
@@ -166,6 +172,10 @@ def _inbox_code(stack: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> tuple[str, str | None]:
+    # First: the emulator's and the sandbox's threads inherit this process's CPUs when they start.
+    placement = measure.place_processes(pin=not args.no_pin)
+    measure.SPAWNER_PROCESS.child_cpu = placement.child_cpu
+    progress(f"cpu placement: {placement.note}")
     from local_stack import LocalStack  # the emulator and sandbox: only the parent needs them
 
     setup_log: list[str] = []
@@ -246,6 +256,7 @@ def run(args: argparse.Namespace) -> tuple[str, str | None]:
             "frozen modules at their default; "
             f"Lambda memory {memory_mb} MB (template)"
         ),
+        "cpu placement": placement.note,
     }
     return report.document(table_rows, info, settings, notes(inputs, warm, setup_log, layer)), analysis_text
 
@@ -269,21 +280,24 @@ def notes(
         "**Floor**: boto3 + requests, one Application-signed Sinch start and one put_item, credentials from "
         "the environment. **Peer**: Powertools (Logger, Metrics, Tracer off) + its HTTP API resolver + "
         "boto3 + `sinch==1.1.4` (its own venv). Ours also reads the Sinch secret from Secrets Manager, "
-        "takes the per-number slot and writes transactionally (see round trips).",
+        "takes the per-number and per-caller slots and writes transactionally (see round trips).",
         "**Own time** = handler time - time inside boto3 client calls (`_make_api_call`: serialise, sign, "
         "HTTP, parse, retries) - time inside Sinch HTTP calls (the SinchClient's `on_call` seconds). It "
         "contains the Powertools decorators, routing, logging and EMF metrics (written to stdout), "
         "validation, hashing, and our Sinch client's signing and JSON.",
         "**Round trips** are counted, not assumed: boto3 operations (a write whose condition fails is a "
         "round trip and consumes its write unit) and Sinch requests (the on_call hook in warm runs, the "
-        "sandbox's request log in cold runs). The design's minimum: a start needs 1 conditional update "
-        "per limit (the per-number limit: one write that both checks and takes the slot; a per-caller "
-        "budget, where the product has one, is a second), 1 Sinch start and 1 "
-        "transactional write (the verification, plus the number's pointer to it, atomically; the id is "
-        "Sinch's, so it cannot be folded into the first write); a report checked locally needs 1 "
-        "conditional update (attempt counted and verdict taken in one write) and, on success only, 1 "
-        "Sinch report. The Secrets Manager read happens once per execution environment (cached "
-        f"{'300'} s).",
+        "sandbox's request log in cold runs); the status compares each operation's count with the "
+        "design's minimum. A start: 1 conditional UpdateItem per send limit that is on (here the "
+        "per-number window and the per-caller budget: separate items, each taken before Sinch is asked "
+        "to send), 1 Sinch start, then 1 TransactWriteItems (the verification and the number's pointer "
+        "to it, atomically; the id is Sinch's, so it cannot be written before the send): DynamoDB 3 · "
+        "Sinch 1, for a new number and a number seen in the window alike. A right-code report: 1 "
+        "conditional UpdateItem + 1 Sinch report. A wrong-code report: 2 conditional UpdateItem, Sinch "
+        "0: DynamoDB cannot branch inside one write, so the code check (succeeds only when the stored "
+        "hash equals the candidate) goes first, the right code being the common case, and a wrong code "
+        "then needs a second write that counts the attempt. A cold start adds 1 Secrets Manager "
+        "GetSecretValue (once per execution environment, cached 300 s).",
         f"**Loopback**: here a DynamoDB call took {_median_call_ms(warm, 'dynamodb')} ms (median, moto) "
         f"and a Sinch call {_median_call_ms(warm, 'sinch')} ms (the sandbox); in AWS, DynamoDB takes a few "
         f"ms and Sinch ~{report.ASSUMED_SINCH_MS} ms. Totals here are not production latencies; own time, "

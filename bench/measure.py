@@ -112,12 +112,55 @@ class ChildRun:
     stderr: str = ""
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Which CPU the measured processes run on (None: not pinned), and what the table says about it."""
+
+    child_cpu: int | None
+    note: str
+
+
+def _cpu_list(cpus: Iterable[int]) -> str:
+    ordered = sorted(cpus)
+    return f"CPU {ordered[0]}" if len(ordered) == 1 else "CPUs " + ", ".join(map(str, ordered))
+
+
+def place_processes(pin: bool = True) -> Placement:
+    """With 2 usable CPUs or more, give the measured children the last one and keep this process (the
+    emulator, the sandbox and the orchestration) on the others, as in Lambda, where a function has its
+    CPU to itself and the services are remote. Call before any thread starts: threads inherit it.
+
+    Only this (the calling) thread's affinity is set here; the spawner, started later from it, inherits
+    it too and pins each child to ``child_cpu`` as it spawns it (``spawner.py``).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return Placement(None, "not pinned (no sched_setaffinity on this platform)")
+    allowed = sorted(os.sched_getaffinity(0))
+    if not pin:
+        return Placement(
+            None,
+            f"not pinned (--no-pin): measured processes, emulator and sandbox share {_cpu_list(allowed)}",
+        )
+    if len(allowed) < 2:
+        return Placement(
+            None, f"not pinned ({len(allowed)} usable CPU): measured processes, emulator and sandbox share it"
+        )
+    child, rest = allowed[-1], allowed[:-1]
+    os.sched_setaffinity(0, rest)
+    return Placement(
+        child,
+        f"measured processes pinned to CPU {child}; emulator, sandbox and orchestration on "
+        f"{_cpu_list(rest)} (os.sched_setaffinity)",
+    )
+
+
 class Spawner:
     """The helper process (``spawner.py``) that starts and times every child; see its docstring."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+        self.child_cpu: int | None = None  # the CPU each child is pinned to from its start (None: not)
 
     def _started(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
@@ -134,7 +177,7 @@ class Spawner:
             proc = self._started()
             assert proc.stdin is not None
             assert proc.stdout is not None
-            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.write(json.dumps({**request, "cpu": self.child_cpu}) + "\n")
             proc.stdin.flush()
             line = proc.stdout.readline()
         if not line:

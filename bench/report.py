@@ -281,10 +281,6 @@ def describe_calls(names: Sequence[str]) -> str:
     return " · ".join(parts)
 
 
-def _count(names: Sequence[str], service: str) -> int:
-    return sum(1 for name in names if name.startswith(service + ":"))
-
-
 def _cold_names(probe: dict[str, Any] | None) -> list[str] | None:
     if probe is None:
         return None
@@ -294,26 +290,46 @@ def _cold_names(probe: dict[str, Any] | None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class TripTarget:
-    secretsmanager: int
-    dynamodb: int
-    sinch: int
+    """The design's minimum for one kind of invocation: how many calls of each operation
+    ("dynamodb:UpdateItem", "sinch:start"), and the text the table shows for it."""
+
+    operations: dict[str, int]
     text: str
 
+    def plus(self, operations: dict[str, int], text: str) -> TripTarget:
+        merged = Counter(self.operations)
+        merged.update(operations)
+        return TripTarget(dict(merged), text)
+
     def check(self, names: Sequence[str] | None) -> bool | None:
+        """Met: no operation called more often than the target allows, and none it does not list (a
+        transaction counts once, whatever its items: "dynamodb:TransactWriteItems[2]")."""
         if names is None:
             return None
-        return (
-            _count(names, "secretsmanager") <= self.secretsmanager
-            and _count(names, "dynamodb") <= self.dynamodb
-            and _count(names, "sinch") <= self.sinch
-        )
+        counted = Counter(name.split("[", 1)[0] for name in names)
+        return all(count <= self.operations.get(op, 0) for op, count in counted.items())
 
 
-START_TARGET = TripTarget(0, 2, 1, "DynamoDB 2 (1 conditional UpdateItem + 1 TransactWriteItems) · Sinch 1")
-REPORT_RIGHT_TARGET = TripTarget(0, 1, 1, "DynamoDB 1 (conditional UpdateItem) · Sinch 1 (report)")
-REPORT_WRONG_TARGET = TripTarget(0, 1, 0, "DynamoDB 1 (conditional UpdateItem) · Sinch 0")
-COLD_START_TARGET = TripTarget(1, 2, 1, "the warm start + Secrets Manager 1")
-COLD_REPORT_TARGET = TripTarget(1, 1, 1, "the warm right-code report + Secrets Manager 1")
+# Both send limits are on in the benchmark's environment (MAX_STARTS_PER_PRINCIPAL is set): each is a
+# separate item, taken by its own conditional write before Sinch is asked to send; the verification and
+# the number's pointer to it are then written in one transaction (the id is Sinch's).
+START_TARGET = TripTarget(
+    {"dynamodb:UpdateItem": 2, "dynamodb:TransactWriteItems": 1, "sinch:start": 1},
+    "DynamoDB 3 (2 conditional UpdateItem + 1 TransactWriteItems) · Sinch 1",
+)
+REPORT_RIGHT_TARGET = TripTarget(
+    {"dynamodb:UpdateItem": 1, "sinch:report": 1}, "DynamoDB 1 (conditional UpdateItem) · Sinch 1 (report)"
+)
+# The code check (a write that succeeds only when the stored hash matches) first, as the right code is
+# the common case; a wrong code then needs a second write that counts the attempt.
+REPORT_WRONG_TARGET = TripTarget(
+    {"dynamodb:UpdateItem": 2}, "DynamoDB 2 (2 conditional UpdateItem) · Sinch 0"
+)
+COLD_SECRET = {"secretsmanager:GetSecretValue": 1}
+COLD_START_TARGET = START_TARGET.plus(COLD_SECRET, "the warm start + Secrets Manager 1 (GetSecretValue)")
+COLD_REPORT_TARGET = REPORT_RIGHT_TARGET.plus(
+    COLD_SECRET, "the warm right-code report + Secrets Manager 1 (GetSecretValue)"
+)
 
 
 def _trip_rows(inputs: Inputs) -> list[Row]:

@@ -4,10 +4,16 @@ Why not spawn them from the benchmark itself: Linux keeps a process's peak RSS a
 child forked from the benchmark (which hosts moto and the sandbox, 100+ MB) would report the parent's
 peak as its own ``ru_maxrss``. Forked from this process (a few MB), a child's ``ru_maxrss`` is its own.
 
-Protocol, one JSON object per line: the request ``{"argv", "env", "stderr", "log", "timeout"}`` on stdin;
-the answer ``{"wall_ms", "maxrss_kb", "exit", "answer"}`` on stdout, where ``wall_ms`` runs from the spawn
-to the child's ``@@BENCH@@`` line and ``answer`` is that line's JSON text (or null). The child's other
-stdout goes to ``log`` (or nowhere). Exits when stdin closes, so it never outlives the benchmark.
+CPU placement: with ``"cpu": N`` in a request, the child runs on CPU N only, from its first instruction
+(a clone inherits its caller's affinity): this process pins itself to N for the ``posix_spawn`` and then
+returns to its own CPUs (the benchmark's, away from the measured one), where it waits for the answer.
+``posix_spawn`` has no pre-exec hook; pinning the caller around it keeps the same spawn (vfork + exec)
+whether or not children are pinned, and this process's own small peak RSS is still all a child inherits.
+
+Protocol, one JSON object per line: the request ``{"argv", "env", "stderr", "log", "timeout", "cpu"}`` on
+stdin; the answer ``{"wall_ms", "maxrss_kb", "exit", "answer"}`` on stdout, where ``wall_ms`` runs from the
+spawn to the child's ``@@BENCH@@`` line and ``answer`` is that line's JSON text (or null). The child's
+other stdout goes to ``log`` (or nowhere). Exits when stdin closes, so it never outlives the benchmark.
 """
 
 import json
@@ -28,8 +34,16 @@ def run(request: dict) -> dict:  # type: ignore[type-arg]
         (os.POSIX_SPAWN_DUP2, stderr, 2),
         (os.POSIX_SPAWN_CLOSE, read_end),
     ]
-    started = time.perf_counter()
-    pid = os.posix_spawn(request["argv"][0], request["argv"], request["env"], file_actions=actions)
+    cpu = request.get("cpu")
+    own_cpus = os.sched_getaffinity(0) if cpu is not None else None
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})  # the child inherits this at its clone
+    try:
+        started = time.perf_counter()
+        pid = os.posix_spawn(request["argv"][0], request["argv"], request["env"], file_actions=actions)
+    finally:
+        if own_cpus is not None:
+            os.sched_setaffinity(0, own_cpus)
     os.close(write_end)
     os.close(stderr)
     log = open(request["log"], "ab") if request.get("log") else None  # noqa: SIM115

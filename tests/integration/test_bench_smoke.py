@@ -54,7 +54,7 @@ def test_bench_with_tiny_counts_writes_every_row_and_target(tmp_path: Path) -> N
     latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert latest.strip() in completed.stdout  # the same table is printed
     assert len(list(tmp_path.glob("????-??-??-*.md"))) == 1  # and written under the date and host
-    for key in ("date", "cpu", "python (ours, floor)", "python (peer)"):
+    for key in ("date", "cpu", "python (ours, floor)", "python (peer)", "cpu placement"):
         assert f"- **{key}**: " in latest
 
     lines = [line for line in latest.splitlines() if line.startswith("| ")]
