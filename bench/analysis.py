@@ -77,8 +77,13 @@ def profile_section(name: str, path: Path, top: int = 20) -> list[str]:
         by_group[_group(filename)] = by_group.get(_group(filename), 0.0) + tottime
         functions.append((tottime, cumtime, calls, label))
     total = sum(by_group.values())
+    # The handler's entry: the product's own (api.py's ``handle``; ``lambda_handler`` in older versions).
     invocations = max(
-        (calls for (_, _, function), (_, calls, *_rest) in raw.items() if function == "lambda_handler"),
+        (
+            calls
+            for (filename, _, function), (_, calls, *_rest) in raw.items()
+            if function == "lambda_handler" or (function == "handle" and filename.endswith("api.py"))
+        ),
         default=1,
     )
     per = 1000 / invocations  # seconds in the profile -> ms per invocation
