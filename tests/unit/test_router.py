@@ -1,0 +1,115 @@
+"""The functions' router: which route an API Gateway event reaches, and the proxy answer it gets back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from phone_verification import api
+from phone_verification.errors import AlreadyVerified
+from tests.fakes import FakeContext, http_event
+
+router = api.Router()
+
+
+@router.get("/verifications/{id}")
+def status(request: api.Request) -> api.Response:
+    return api.json_response(200, {"id": api.path_parameter(request, "id"), "via": "status"})
+
+
+@router.put("/verifications/number/{phoneNumber}")
+def by_number(request: api.Request) -> api.Response:
+    return api.json_response(200, {"number": api.path_parameter(request, "phoneNumber")})
+
+
+@router.put("/verifications/{id}")
+def report(request: api.Request) -> api.Response:
+    raise AlreadyVerified()
+
+
+@router.post("/verifications")
+def broken(request: api.Request) -> api.Response:
+    raise RuntimeError("a bug")
+
+
+def rest_event(method: str, path: str, **extra: Any) -> dict[str, Any]:
+    return {"httpMethod": method, "path": path, "requestContext": {"stage": "prod"}, "headers": {}, **extra}
+
+
+def body(answer: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(answer["body"])
+    return parsed
+
+
+def test_routes_are_listed_in_the_templates_notation() -> None:
+    assert router.routes == [
+        ("GET", "/verifications/{id}"),
+        ("PUT", "/verifications/number/{phoneNumber}"),
+        ("PUT", "/verifications/{id}"),
+        ("POST", "/verifications"),
+    ]
+
+
+def test_a_path_parameter_is_one_segment_so_number_routes_do_not_reach_the_id_route() -> None:
+    event = http_event(
+        "PUT",
+        "/verifications/number/{phoneNumber}",
+        "/verifications/number/+46700000001",
+        path_parameters={"phoneNumber": "+46700000001"},
+    )
+    assert body(router.resolve(event, FakeContext())) == {"number": "+46700000001"}
+    nested = http_event("GET", "/verifications/{id}", "/verifications/a/b", path_parameters={"id": "a"})
+    assert body(router.resolve(nested, FakeContext()))["code"] == "not_found"
+
+
+def test_a_named_stage_in_the_raw_path_is_not_part_of_the_route() -> None:
+    event = http_event("GET", "/verifications/{id}", "/prod/verifications/v1", path_parameters={"id": "v1"})
+    event["requestContext"]["stage"] = "prod"
+    assert body(router.resolve(event, FakeContext())) == {"id": "v1", "via": "status"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/verifications/v1"),
+        ("GET", "/verifications"),
+        ("GET", "/other"),
+        ("GET", "/verifications/"),
+    ],
+)
+def test_anything_else_is_a_not_found_problem(method: str, path: str) -> None:
+    answer = router.resolve(http_event(method, path, path), FakeContext())
+    assert answer["statusCode"] == 404
+    assert answer["headers"]["Content-Type"] == api.PROBLEM_JSON
+    assert body(answer)["code"] == "not_found"
+
+
+def test_an_event_without_method_or_path_is_not_found_rather_than_a_crash() -> None:
+    assert router.resolve({"requestContext": {}, "routeKey": "x"}, FakeContext())["statusCode"] == 404
+    assert router.resolve({"requestContext": {}, "httpMethod": "GET"}, FakeContext())["statusCode"] == 404
+
+
+def test_domain_errors_become_their_problem_and_bugs_a_fixed_500() -> None:
+    refused = router.resolve(
+        http_event("PUT", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"}),
+        FakeContext(),
+    )
+    assert (refused["statusCode"], body(refused)["code"]) == (409, "already_verified")
+    crashed = router.resolve(http_event("POST", "/verifications", "/verifications", body={}), FakeContext())
+    assert crashed["statusCode"] == 500
+    assert "a bug" not in crashed["body"]
+
+
+def test_http_api_answers_carry_headers_and_rest_api_answers_multi_value_headers() -> None:
+    http = router.resolve(
+        http_event("GET", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"}),
+        FakeContext(),
+    )
+    assert http["headers"] == {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    assert http["isBase64Encoded"] is False
+    rest = router.resolve(rest_event("GET", "/verifications/v1", pathParameters={"id": "v1"}), FakeContext())
+    assert rest["multiValueHeaders"] == {"Content-Type": ["application/json"], "Cache-Control": ["no-store"]}
+    assert "headers" not in rest
+    assert body(rest) == {"id": "v1", "via": "status"}
