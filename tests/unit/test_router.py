@@ -34,6 +34,11 @@ def broken(request: api.Request) -> api.Response:
     raise RuntimeError("a bug")
 
 
+def resolve(event: dict[str, Any]) -> dict[str, Any]:
+    context: Any = FakeContext()  # the attributes of Lambda's context that the handlers read
+    return router.resolve(event, context)
+
+
 def rest_event(method: str, path: str, **extra: Any) -> dict[str, Any]:
     return {"httpMethod": method, "path": path, "requestContext": {"stage": "prod"}, "headers": {}, **extra}
 
@@ -59,15 +64,15 @@ def test_a_path_parameter_is_one_segment_so_number_routes_do_not_reach_the_id_ro
         "/verifications/number/+46700000001",
         path_parameters={"phoneNumber": "+46700000001"},
     )
-    assert body(router.resolve(event, FakeContext())) == {"number": "+46700000001"}
+    assert body(resolve(event)) == {"number": "+46700000001"}
     nested = http_event("GET", "/verifications/{id}", "/verifications/a/b", path_parameters={"id": "a"})
-    assert body(router.resolve(nested, FakeContext()))["code"] == "not_found"
+    assert body(resolve(nested))["code"] == "not_found"
 
 
 def test_a_named_stage_in_the_raw_path_is_not_part_of_the_route() -> None:
     event = http_event("GET", "/verifications/{id}", "/prod/verifications/v1", path_parameters={"id": "v1"})
     event["requestContext"]["stage"] = "prod"
-    assert body(router.resolve(event, FakeContext())) == {"id": "v1", "via": "status"}
+    assert body(resolve(event)) == {"id": "v1", "via": "status"}
 
 
 @pytest.mark.parametrize(
@@ -80,36 +85,34 @@ def test_a_named_stage_in_the_raw_path_is_not_part_of_the_route() -> None:
     ],
 )
 def test_anything_else_is_a_not_found_problem(method: str, path: str) -> None:
-    answer = router.resolve(http_event(method, path, path), FakeContext())
+    answer = resolve(http_event(method, path, path))
     assert answer["statusCode"] == 404
     assert answer["headers"]["Content-Type"] == api.PROBLEM_JSON
     assert body(answer)["code"] == "not_found"
 
 
 def test_an_event_without_method_or_path_is_not_found_rather_than_a_crash() -> None:
-    assert router.resolve({"requestContext": {}, "routeKey": "x"}, FakeContext())["statusCode"] == 404
-    assert router.resolve({"requestContext": {}, "httpMethod": "GET"}, FakeContext())["statusCode"] == 404
+    assert resolve({"requestContext": {}, "routeKey": "x"})["statusCode"] == 404
+    assert resolve({"requestContext": {}, "httpMethod": "GET"})["statusCode"] == 404
 
 
 def test_domain_errors_become_their_problem_and_bugs_a_fixed_500() -> None:
-    refused = router.resolve(
-        http_event("PUT", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"}),
-        FakeContext(),
+    refused = resolve(
+        http_event("PUT", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"})
     )
     assert (refused["statusCode"], body(refused)["code"]) == (409, "already_verified")
-    crashed = router.resolve(http_event("POST", "/verifications", "/verifications", body={}), FakeContext())
+    crashed = resolve(http_event("POST", "/verifications", "/verifications", body={}))
     assert crashed["statusCode"] == 500
     assert "a bug" not in crashed["body"]
 
 
 def test_http_api_answers_carry_headers_and_rest_api_answers_multi_value_headers() -> None:
-    http = router.resolve(
-        http_event("GET", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"}),
-        FakeContext(),
+    http = resolve(
+        http_event("GET", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"})
     )
     assert http["headers"] == {"Content-Type": "application/json", "Cache-Control": "no-store"}
     assert http["isBase64Encoded"] is False
-    rest = router.resolve(rest_event("GET", "/verifications/v1", pathParameters={"id": "v1"}), FakeContext())
+    rest = resolve(rest_event("GET", "/verifications/v1", pathParameters={"id": "v1"}))
     assert rest["multiValueHeaders"] == {"Content-Type": ["application/json"], "Cache-Control": ["no-store"]}
     assert "headers" not in rest
     assert body(rest) == {"id": "v1", "via": "status"}
