@@ -99,6 +99,17 @@ def bind_runtime(stack: LocalStack) -> None:
         runtime.configure(None)
 
 
+def reset_stack(stack: LocalStack) -> LocalStack:
+    """A module's own stack as new: an empty table and secret, the sandbox forgotten and back at its
+    default configuration, and the product's clients bound to this stack."""
+    bind_runtime(stack)
+    stack.reset_resources()
+    assert stack.sandbox is not None
+    stack.sandbox.reset()
+    stack.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
+    return stack
+
+
 class QuietAccessLog(io.TextIOBase):
     """The local API's log without its one line per request (printed from server threads, they land
     between tests' captured output); everything else, such as a failed handler's traceback, goes on to

@@ -15,6 +15,7 @@ import pytest
 
 from local_stack import LocalStack
 from phone_verification import runtime
+from tests.integration.conftest import reset_stack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PLACEHOLDER = "REPLACE-WITH-VERIFICATION-ID"
@@ -32,10 +33,7 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def fresh(stack: LocalStack) -> LocalStack:
-    stack.reset_resources()
-    assert stack.sandbox is not None
-    stack.sandbox.reset()
-    return stack
+    return reset_stack(stack)
 
 
 def load(name: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Each proof prints what it measured (run with -s to see the numbers quoted in the
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import logging
@@ -22,7 +21,7 @@ import requests
 
 from local_stack import LocalStack
 from phone_verification import runtime
-from sinch_sandbox import SandboxConfig
+from tests.integration.conftest import reset_stack
 
 TIMEOUT = 30
 REPORT_PATH = "/verification/v1/verifications"
@@ -39,13 +38,7 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def fresh(stack: LocalStack) -> LocalStack:
-    if runtime._current is not None and runtime._current.settings.table_name != stack.table_name:
-        runtime.configure(None)
-    stack.reset_resources()
-    assert stack.sandbox is not None
-    stack.sandbox.reset()
-    stack.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
-    return stack
+    return reset_stack(stack)
 
 
 def start(stack: LocalStack, number: str, **extra: Any) -> requests.Response:

@@ -10,7 +10,6 @@ over HTTP to the same emulator. Executions are always named; every wait is bound
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -25,7 +24,7 @@ import requests
 
 from local_stack import LOCAL_DEVELOPER_ARN, LocalStack, TemplateError
 from phone_verification import runtime
-from sinch_sandbox import SandboxConfig
+from tests.integration.conftest import reset_stack
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
@@ -67,13 +66,8 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture
 def fresh(stack: LocalStack) -> Iterator[LocalStack]:
-    if runtime._current is not None and runtime._current.settings.table_name != stack.table_name:
-        runtime.configure(None)
-    stack.reset_resources()
+    yield reset_stack(stack)
     assert stack.sandbox is not None
-    stack.sandbox.reset()
-    stack.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
-    yield stack
     stack.sandbox.clear_faults()
 
 
