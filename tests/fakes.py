@@ -1,14 +1,19 @@
-"""Test doubles shared by the unit tests: a scripted Sinch and an in-memory (moto) service world."""
+"""Test doubles shared by the unit tests: a scripted Sinch (below the real Sinch adapter), an in-memory
+store, and the service wired to them (or to moto's in-process DynamoDB, for what is stored)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from phone_verification.errors import InvalidRequest, VerificationError
+from phone_verification.model import Started, Verification
+from phone_verification.ports import Outcomes, WorkflowNotifier
 from phone_verification.service import VerificationService
 from phone_verification.settings import Settings
 from phone_verification.sinch import (
@@ -26,7 +31,9 @@ from phone_verification.sinch import (
     Status,
     StatusResult,
 )
+from phone_verification.sinch.adapter import SinchAdapter
 from phone_verification.store import VerificationStore
+from tests.memory_store import InMemoryStore
 
 TABLE = "verifications"
 NUMBER = "+46700000001"
@@ -36,7 +43,8 @@ FLASH_CLI = "+46815600001"
 
 @dataclass
 class ScriptedSinch:
-    """Stands in for SinchClient: records calls and answers as the test says."""
+    """Stands in for SinchClient (under the real ``SinchAdapter``): records calls and answers as the test
+    says."""
 
     flashcall_cli: str | None = FLASH_CLI
     verdicts: list[ReportResult | SinchError] = field(default_factory=list)
@@ -102,9 +110,12 @@ class World:
     service: VerificationService
     sinch: ScriptedSinch
     clock: Clock
-    dynamodb: Any
+    store: InMemoryStore | VerificationStore
+    dynamodb: Any = None  # moto's client when the store is the DynamoDB one
 
     def items(self) -> list[dict[str, Any]]:
+        """The table's items as DynamoDB holds them (a world made with ``dynamodb=True``)."""
+        assert self.dynamodb is not None, "make_world(dynamodb=True) keeps its state in DynamoDB"
         return list(self.dynamodb.scan(TableName=TABLE)["Items"])
 
     def sent_code(self) -> str:
@@ -114,9 +125,8 @@ class World:
         return request.code
 
 
-def make_world(*, outcomes: Any = None, **settings: Any) -> World:
-    """A service over moto's DynamoDB; call inside ``mock_aws()``. ``outcomes``: where the service
-    reports outcomes (metrics); none by default."""
+def make_table() -> Any:
+    """moto's DynamoDB client with the verification table; call inside ``mock_aws()``."""
     dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
     dynamodb.create_table(
         TableName=TABLE,
@@ -124,17 +134,35 @@ def make_world(*, outcomes: Any = None, **settings: Any) -> World:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    return dynamodb
+
+
+def make_world(
+    *,
+    outcomes: Outcomes | None = None,
+    workflows: WorkflowNotifier | None = None,
+    dynamodb: bool = False,
+    **settings: Any,
+) -> World:
+    """The service over an in-memory store and a scripted Sinch; with ``dynamodb``, over the real store
+    and moto's DynamoDB instead (call inside ``mock_aws()``). ``outcomes``: where the service reports
+    outcomes (metrics); ``workflows``: what resumes Step Functions tasks; none by default."""
+    table: Any = make_table() if dynamodb else None
+    store: InMemoryStore | VerificationStore = (
+        VerificationStore(TABLE, table) if dynamodb else InMemoryStore()
+    )
     sinch = ScriptedSinch()
     clock = Clock()
     service = VerificationService(
         settings=Settings(table_name=TABLE, sinch_secret_arn="arn:secret", **settings),
-        store=VerificationStore(TABLE, dynamodb),
-        sinch=sinch,  # type: ignore[arg-type]
+        store=store,
+        sinch=SinchAdapter(sinch),
         keys=Keys(),
         clock=clock,
         outcomes=outcomes,
+        workflows=workflows,
     )
-    return World(service, sinch, clock, dynamodb)
+    return World(service, sinch, clock, store, table)
 
 
 def load_handler(function_dir: str) -> Any:
@@ -221,9 +249,48 @@ def install(service: VerificationService, dynamodb: Any) -> None:
 
     runtime.configure(
         lambda: runtime.Dependencies(
-            settings=service._settings,
+            settings=service.settings,
             service=service,
             credentials=None,
             idempotency=runtime.persistence_layer(TABLE, dynamodb),
         )
     )
+
+
+@dataclass
+class MemoryReplays:
+    """Stands in for Powertools' idempotency store (the ``Replays`` port): first answers in a dict."""
+
+    answers: dict[tuple[str, str], tuple[dict[str, object], Verification]] = field(default_factory=dict)
+
+    def once(
+        self,
+        *,
+        owner_hash: str,
+        key: str,
+        fingerprint: Mapping[str, object],
+        first: Callable[[], Verification],
+    ) -> Started:
+        stored = self.answers.get((owner_hash, key))
+        if stored is None:
+            verification = first()
+            self.answers[(owner_hash, key)] = (dict(fingerprint), verification)
+            return Started(verification)
+        if stored[0] != dict(fingerprint):
+            raise InvalidRequest("This Idempotency-Key was already used with a different request.")
+        return Started(stored[1], replayed=True)
+
+
+@dataclass
+class RecordedWorkflows:
+    """Stands in for ``workflow.TaskCallbacks`` (the ``WorkflowNotifier`` port): what would be sent."""
+
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def succeeded(self, token: str, verification: Verification) -> bool:
+        self.calls.append(("success", token, verification))
+        return True
+
+    def failed(self, token: str, error: VerificationError, *, verification_id: str) -> bool:
+        self.calls.append(("failure", token, type(error).__name__))
+        return True

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from phone_verification import api, runtime
 from phone_verification.commands import ANONYMOUS, InvalidRequest, report_command, verification_id
+from phone_verification.responses import verification_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +24,7 @@ def report_by_id(request: api.Request) -> api.Response:
     command = report_command(
         api.read_json(request), owner=api.caller(request), verification=api.path_parameter(request, "id")
     )
-    return api.json_response(200, runtime.current().service.report(command).to_json())
+    return api.json_response(200, verification_body(runtime.current().service.report(command)))
 
 
 @router.put("/verifications/number/{phoneNumber}")
@@ -33,29 +34,29 @@ def report_by_number(request: api.Request) -> api.Response:
         owner=api.caller(request),
         phone_number=api.path_parameter(request, "phoneNumber"),
     )
-    return api.json_response(200, runtime.current().service.report(command).to_json())
+    return api.json_response(200, verification_body(runtime.current().service.report(command)))
 
 
 @router.get("/verifications/{id}")
 def status(request: api.Request) -> api.Response:
     verification = verification_id(api.path_parameter(request, "id"))
     return api.json_response(
-        200, runtime.current().service.status(verification, api.caller(request)).to_json()
+        200, verification_body(runtime.current().service.status(verification, api.caller(request)))
     )
 
 
 def report_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, Mapping):
-        raise InvalidRequest("The input must be a JSON object.")
+        raise InvalidRequest("The input must be a JSON object.", unreadable=True)
     owner = event.get("owner")
     owner = owner if isinstance(owner, str) and owner else ANONYMOUS
     service = runtime.current().service
     if "code" not in event and "cli" not in event:
-        return service.status(verification_id(event.get("id")), owner).to_json()
+        return verification_body(service.status(verification_id(event.get("id")), owner))
     command = report_command(
         event, owner=owner, verification=event.get("id"), phone_number=event.get("phoneNumber")
     )
-    return service.report(command).to_json()
+    return verification_body(service.report(command))
 
 
 lambda_handler = api.entrypoint(router, report_direct)

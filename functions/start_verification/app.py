@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from phone_verification import api, idempotency, runtime
+from phone_verification import api, runtime
 from phone_verification.commands import ANONYMOUS, start_command
+from phone_verification.responses import verification_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,11 +23,12 @@ def start_http(request: api.Request) -> api.Response:
         rate_key=api.rate_key(request),
         idempotency_key_value=request.headers.get("idempotency-key"),
     )
-    result = idempotency.start(runtime.current(), command, request.context)
-    headers = {"Location": f"/verifications/{result['id']}"}
-    if result.pop(idempotency.REPLAYED, False):
+    deps = runtime.current()
+    started = deps.service.start_once(command, deps.replays(request.context))
+    headers = {"Location": f"/verifications/{started.verification.id}"}
+    if started.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return api.json_response(201, result, headers)
+    return api.json_response(201, verification_body(started.verification), headers)
 
 
 def start_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -42,11 +44,7 @@ def start_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, 
         task_token=fields.get("taskToken"),
     )
     deps = runtime.current()
-    result = idempotency.start(deps, command, context)
-    if result.pop(idempotency.REPLAYED, False) and command.task_token is not None:
-        # A retry of the task: the workflow now waits on the retry's token, not the first attempt's.
-        deps.service.attach_task_token(result["id"], command.task_token)
-    return result
+    return verification_body(deps.service.start_once(command, deps.replays(context)).verification)
 
 
 lambda_handler = api.entrypoint(router, start_direct)

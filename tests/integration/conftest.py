@@ -330,8 +330,8 @@ class Product:
             self._warm_up()
             frozen_at = float(int(time.time()))
             self._frozen_at = frozen_at
-            service = runtime.current().service
-            self.monkeypatch.setattr(service, "_clock", lambda: frozen_at + self.offset)
+            context = runtime.current().service.context
+            self.monkeypatch.setattr(context, "clock", lambda: frozen_at + self.offset)
 
     def advance(self, seconds: float, *, sinch: bool = True) -> None:
         """Move the product's clock (frozen from now on, see ``freeze``) and by default Sinch's forward."""

@@ -35,8 +35,10 @@ from referencing.jsonschema import DRAFT202012
 import phone_verification
 from local_stack import Template
 from phone_verification import api, codes, commands, errors
-from phone_verification.service import Verification, _hints
+from phone_verification.model import Verification
+from phone_verification.responses import verification_body
 from phone_verification.sinch import Method, StartResult, Status
+from phone_verification.sinch.adapter import hints as start_hints
 from tests.fakes import load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,10 +129,11 @@ def error_classes() -> list[type[errors.VerificationError]]:
 
 
 def producible_problems() -> set[tuple[int, str]]:
-    """Every (HTTP status, code) the package can answer: each error class's own status, plus the statuses
-    its raisers pass explicitly (``InvalidRequest(..., http_status=422)``), found in the package source."""
+    """Every (HTTP status, code) the package can answer: each error class's status as the API maps it,
+    plus the statuses of the variants its raisers ask for (``InvalidRequest(..., unreadable=True)``),
+    found in the package source."""
     classes = {cls.__name__: cls for cls in error_classes()}
-    pairs = {(cls.http_status, cls.code) for cls in classes.values()}
+    pairs = {(api.http_status(cls()), cls.code) for cls in classes.values()}
     for source in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
@@ -139,10 +142,10 @@ def producible_problems() -> set[tuple[int, str]]:
             if name not in classes:
                 continue
             for keyword in node.keywords:
-                if keyword.arg == "http_status":
+                if keyword.arg == "unreadable":
                     value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
-                    assert isinstance(value, int), f"{source}:{node.lineno}: http_status is not a literal"
-                    pairs.add((value, classes[name].code))
+                    assert isinstance(value, bool), f"{source}:{node.lineno}: unreadable is not a literal"
+                    pairs.add((api.http_status(classes[name](unreadable=value)), classes[name].code))  # type: ignore[call-arg]
     return pairs
 
 
@@ -320,26 +323,30 @@ SINCH_STARTS: list[tuple[Method, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("method", "sinch"), SINCH_STARTS, ids=lambda value: str(value)[:9])
 def test_the_answers_the_code_builds_match_the_schemas(method: Method, sinch: dict[str, Any]) -> None:
-    hints = _hints(StartResult.from_json(sinch, requested=method))
-    started = Verification(
-        id="0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87",
-        method=method.value,
-        status="PENDING",
-        attempts_remaining=5,
-        expires_at=1_795_634_400,
-        reference="signup-42",
-        hints=hints,
-    ).to_json()
+    hints = start_hints(StartResult.from_json(sinch, requested=method))
+    started = verification_body(
+        Verification(
+            id="0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87",
+            method=method.value,
+            status="PENDING",
+            attempts_remaining=5,
+            expires_at=1_795_634_400,
+            reference="signup-42",
+            hints=hints,
+        )
+    )
     assert_valid("/components/schemas/StartResponse", started)
     assert "+46815600001" not in json.dumps(started)  # the flashcall CLI is the code: never answered
     for status in Status:
-        state = Verification(
-            id="0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87",
-            method=method.value,
-            status=status.value,
-            attempts_remaining=0,
-            expires_at=1_795_634_400,
-            reason="Invalid code",
-            reference="signup-42",
-        ).to_json()
+        state = verification_body(
+            Verification(
+                id="0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87",
+                method=method.value,
+                status=status.value,
+                attempts_remaining=0,
+                expires_at=1_795_634_400,
+                reason="Invalid code",
+                reference="signup-42",
+            )
+        )
         assert_valid("/components/schemas/Verification", state)

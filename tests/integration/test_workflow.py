@@ -138,8 +138,8 @@ def move_product_clock(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, secon
     """Move the product's clock forward (its dependencies are built against this stack first)."""
     with pytest.raises(Exception, match="No such verification"):  # the class of the function's own module
         stack.invoke(REPORT, {"id": "warm-up"})
-    service = runtime.current().service
-    monkeypatch.setattr(service, "_clock", lambda: time.time() + seconds)
+    context = runtime.current().service.context
+    monkeypatch.setattr(context, "clock", lambda: time.time() + seconds)
 
 
 class _Capture(logging.Handler):

@@ -1,16 +1,14 @@
-"""Fixtures of the unit tests (no sockets: AWS is moto's in-process mock, Sinch a scripted double)."""
+"""Fixtures of the unit tests (no sockets: the store is in memory or moto's in-process mock, Sinch a
+scripted double under the real Sinch adapter)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from moto import mock_aws
 
 from tests.fakes import World, make_world
 
 
 @pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield make_world()
+def world() -> World:
+    """The use cases over in-memory ports."""
+    return make_world()

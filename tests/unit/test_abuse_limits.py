@@ -1,11 +1,8 @@
-"""Send limits per caller and number types refused for SMS (service level, moto in-process)."""
+"""Send limits per caller and number types refused for SMS (the start use case over in-memory ports)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from moto import mock_aws
 
 from phone_verification.commands import StartCommand
 from phone_verification.errors import DestinationDenied, RateLimited
@@ -16,9 +13,8 @@ BACKEND = "iam:arn:aws:iam::000000000000:role/backend"
 
 
 @pytest.fixture
-def strict() -> Iterator[World]:
-    with mock_aws():
-        yield make_world(max_starts_per_principal=3, max_starts_per_user=2, caller_window_seconds=3600)
+def strict() -> World:
+    return make_world(max_starts_per_principal=3, max_starts_per_user=2, caller_window_seconds=3600)
 
 
 def start(world: World, number: str, rate_key: str | None) -> None:
@@ -71,10 +67,9 @@ def test_the_caller_window_reopens(strict: World) -> None:
 
 
 def test_zero_turns_a_caller_limit_off() -> None:
-    with mock_aws():
-        world = make_world(max_starts_per_user=0)
-        for n in range(12):
-            start(world, f"+467000002{n:02d}", "ip:198.51.100.7")
+    world = make_world(max_starts_per_user=0)
+    for n in range(12):
+        start(world, f"+467000002{n:02d}", "ip:198.51.100.7")
 
 
 class TestNumberTypes:

@@ -10,15 +10,16 @@ import pytest
 from botocore.stub import Stubber
 
 from phone_verification.errors import InternalError, ServiceUnavailable
+from phone_verification.model import Method, Status, VerificationRecord
 from phone_verification.settings import ConfigurationError
 from phone_verification.sinch_secret import SecretsManagerCredentials
-from phone_verification.store import PENDING, VerificationRecord, VerificationStore
+from phone_verification.store import VerificationStore
 
 ARN = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:sinch-AbCdEf"
 RECORD = VerificationRecord(
     id="v1",
-    method="sms",
-    status=PENDING,
+    method=Method.SMS,
+    status=Status.PENDING,
     attempts=0,
     max_attempts=5,
     created_at=1,

@@ -22,7 +22,7 @@ report_app = load_handler("report_verification")
 @pytest.fixture
 def world() -> Iterator[World]:
     with mock_aws():
-        world = make_world()
+        world = make_world(dynamodb=True)
         install(world.service, world.dynamodb)
         yield world
         runtime.configure(None)
@@ -179,7 +179,7 @@ class TestHttpApi:
         def broken(*_: Any) -> Any:
             raise ConfigurationError("SINCH_SECRET_ARN is not set")
 
-        monkeypatch.setattr(world.service, "start", broken)
+        monkeypatch.setattr(world.service, "start_once", broken)
         response = start_http({"phoneNumber": NUMBER})
         body = problem_of(response)
         assert (response["statusCode"], body["code"]) == (500, "internal_error")
@@ -256,6 +256,6 @@ class TestDirectInvocation:
         def broken(*_: Any) -> Any:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(world.service, "start", broken)
+        monkeypatch.setattr(world.service, "start_once", broken)
         with pytest.raises(errors.InternalError):
             start_app.lambda_handler({"phoneNumber": NUMBER}, FakeContext())

@@ -39,7 +39,7 @@ def published(document: dict[str, Any]) -> set[tuple[str, tuple[tuple[str, str],
 @pytest.fixture
 def world() -> Iterator[World]:
     with mock_aws():
-        world = make_world(outcomes=MetricOutcomes())
+        world = make_world(outcomes=MetricOutcomes(), dynamodb=True)
         install(world.service, world.dynamodb)
         yield world
         runtime.configure(None)

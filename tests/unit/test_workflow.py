@@ -1,12 +1,13 @@
-"""Step Functions callbacks: ``workflow.TaskCallbacks`` against botocore's Stubber, and the service resuming a
-waiting workflow exactly once at each way a verification ends (moto's in-process DynamoDB, scripted Sinch).
+"""Step Functions callbacks: ``workflow.TaskCallbacks`` against botocore's Stubber, the use cases resuming a
+waiting workflow exactly once at each way a verification ends (in-memory ports, scripted Sinch), and the
+start handler's replay rule (moto's in-process DynamoDB, for Powertools' idempotency records).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,14 @@ from phone_verification.errors import (
     VerificationExpired,
     VerificationNotFound,
 )
+from phone_verification.model import Verification
+from phone_verification.responses import verification_body
 from phone_verification.service import VerificationService
-from phone_verification.settings import Settings
 from phone_verification.sinch import Method, ReportResult, SinchNotFound, Status
-from phone_verification.store import VerificationStore
+from phone_verification.store import RETENTION_SECONDS
+from phone_verification.store_items import item_of
 from phone_verification.workflow import TaskCallbacks
-from tests.fakes import NUMBER, TABLE, FakeContext, Keys, World, install, load_handler, make_world
+from tests.fakes import NUMBER, TABLE, FakeContext, World, install, load_handler, make_world
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -41,6 +44,10 @@ OWNER = "iam:arn:aws:sts::123456789012:assumed-role/backend"
 
 
 # ---------------------------------------------------------------------------------------- TaskCallbacks
+
+VERIFIED = Verification(
+    id="v-1", method="sms", status="SUCCESSFUL", attempts_remaining=0, expires_at=1_790_000_600
+)
 
 
 def sfn_client() -> SFNClient:
@@ -83,11 +90,11 @@ class TestTaskCallbacks:
         self, stubbed: tuple[TaskCallbacks, Stubber]
     ) -> None:
         callbacks, stubber = stubbed
-        result = {"id": "v-1", "method": "sms", "status": "SUCCESSFUL", "attemptsRemaining": 0}
+        result = verification_body(VERIFIED)
         stubber.add_response(
             "send_task_success", {}, {"taskToken": TOKEN, "output": json.dumps(result, separators=(",", ":"))}
         )
-        assert callbacks.succeeded(TOKEN, result, verification_id="v-1") is True
+        assert callbacks.succeeded(TOKEN, VERIFIED) is True
 
     @pytest.mark.parametrize(
         "error",
@@ -117,7 +124,7 @@ class TestTaskCallbacks:
         stubber.add_client_error("send_task_success", service_error_code=code, http_status_code=400)
         stubber.add_client_error("send_task_failure", service_error_code=code, http_status_code=400)
 
-        assert callbacks.succeeded(TOKEN, {"id": "v-1"}, verification_id="v-1") is False
+        assert callbacks.succeeded(TOKEN, VERIFIED) is False
         assert callbacks.failed(TOKEN, TooManyAttempts(), verification_id="v-1") is False
 
         assert [r.levelno for r in workflow_logs.records] == [logging.INFO, logging.INFO]
@@ -130,7 +137,7 @@ class TestTaskCallbacks:
     ) -> None:
         callbacks, stubber = stubbed
         stubber.add_client_error("send_task_success", service_error_code=code, http_status_code=400)
-        assert callbacks.succeeded(TOKEN, {"id": "v-1"}, verification_id="v-1") is False
+        assert callbacks.succeeded(TOKEN, VERIFIED) is False
         (record,) = workflow_logs.records
         assert (record.levelno, record.__dict__["aws_error"]) == (logging.ERROR, code)
 
@@ -151,7 +158,7 @@ class TestTaskCallbacks:
         stubber.add_response("send_task_failure", {})
         stubber.add_client_error("send_task_success", service_error_code="TaskTimedOut")
         callbacks.failed(TOKEN, TooManyAttempts(), verification_id="v-1")
-        callbacks.succeeded(TOKEN, {"id": "v-1"}, verification_id="v-1")
+        callbacks.succeeded(TOKEN, VERIFIED)
         logged = [f"{r.getMessage()} {r.__dict__}" for r in workflow_logs.records]
         assert len(logged) == 2
         assert not [line for line in logged if TOKEN in line]
@@ -169,7 +176,7 @@ class TestTaskCallbacks:
         with Stubber(client) as stubber:
             stubber.add_response("send_task_success", {})
             stubber.add_response("send_task_failure", {})
-            callbacks.succeeded(TOKEN, {"id": "v-1"}, verification_id="v-1")
+            callbacks.succeeded(TOKEN, VERIFIED)
             callbacks.failed(TOKEN, TooManyAttempts(), verification_id="v-1")
         assert made == [client]
 
@@ -183,8 +190,8 @@ class Recorder:
 
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
 
-    def succeeded(self, token: str, result: Mapping[str, Any], *, verification_id: str) -> bool:
-        self.calls.append(("success", token, dict(result)))
+    def succeeded(self, token: str, verification: Verification) -> bool:
+        self.calls.append(("success", token, verification_body(verification)))
         return True
 
     def failed(self, token: str, error: VerificationError, *, verification_id: str) -> bool:
@@ -206,36 +213,31 @@ class Flow:
         return self.service.report(ReportCommand(verification_id=verification_id, code=code, owner=owner))
 
     def item(self, verification_id: str) -> dict[str, Any]:
+        """The verification's item as DynamoDB holds it (for the in-memory store: as it would)."""
+        if self.world.dynamodb is None:
+            record = self.world.store.get(verification_id)
+            assert record is not None
+            return item_of(record, ttl=record.expires_at + RETENTION_SECONDS)
         key = {"pk": {"S": f"verification#{verification_id}"}}
         item: dict[str, Any] = self.world.dynamodb.get_item(TableName=TABLE, Key=key)["Item"]
         return item
 
 
-def make_flow(**settings: Any) -> Flow:
-    world = make_world(**settings)
+def make_flow(*, dynamodb: bool = False, **settings: Any) -> Flow:
     workflows = Recorder()
-    service = VerificationService(
-        settings=Settings(table_name=TABLE, sinch_secret_arn="arn:secret", **settings),
-        store=VerificationStore(TABLE, world.dynamodb),
-        sinch=world.sinch,  # type: ignore[arg-type]
-        keys=Keys(),
-        clock=world.clock,
-        workflows=workflows,
-    )
-    return Flow(world, service, workflows)
+    world = make_world(workflows=workflows, dynamodb=dynamodb, **settings)
+    return Flow(world, world.service, workflows)
 
 
 @pytest.fixture
-def flow() -> Iterator[Flow]:
-    with mock_aws():
-        yield make_flow()
+def flow() -> Flow:
+    return make_flow()
 
 
 @pytest.fixture
-def sinch_flow() -> Iterator[Flow]:
+def sinch_flow() -> Flow:
     """Sinch generates the SMS code and decides every report."""
-    with mock_aws():
-        yield make_flow(sms_code_source="sinch")
+    return make_flow(sms_code_source="sinch")
 
 
 def wrong(code: str) -> str:
@@ -252,7 +254,7 @@ class TestResumingTheWorkflow:
         verification = flow.start()
         answer = flow.report(verification, flow.world.sent_code())
         assert answer.status == "SUCCESSFUL"  # the report's own answer is unchanged
-        assert flow.workflows.calls == [("success", TOKEN, answer.to_json())]
+        assert flow.workflows.calls == [("success", TOKEN, verification_body(answer))]
         assert "taskToken" not in flow.item(verification)
         with pytest.raises(Exception, match="already"):
             flow.report(verification, flow.world.sent_code())
@@ -261,7 +263,7 @@ class TestResumingTheWorkflow:
     def test_sinchs_success_resumes_it_too(self, sinch_flow: Flow) -> None:
         verification = sinch_flow.start()
         answer = sinch_flow.report(verification, "123456")  # the scripted Sinch says SUCCESSFUL
-        assert sinch_flow.workflows.calls == [("success", TOKEN, answer.to_json())]
+        assert sinch_flow.workflows.calls == [("success", TOKEN, verification_body(answer))]
 
     def test_the_last_wrong_code_fails_it_with_too_many_attempts(self, flow: Flow) -> None:
         verification = flow.start()
@@ -357,14 +359,13 @@ class TestResumingTheWorkflow:
         answer = flow.report(verification, flow.world.sent_code())
         flow.service.attach_task_token(verification, OTHER_TOKEN)
         assert flow.workflows.calls == [
-            ("success", TOKEN, answer.to_json()),
-            ("success", OTHER_TOKEN, answer.to_json()),
+            ("success", TOKEN, verification_body(answer)),
+            ("success", OTHER_TOKEN, verification_body(answer)),
         ]
 
     def test_the_token_is_taken_once_however_often_it_is_asked_for(self, flow: Flow) -> None:
         verification = flow.start()
-        store = VerificationStore(TABLE, flow.world.dynamodb)
-        taken = [store.take_task_token(verification) for _ in range(3)]
+        taken = [flow.world.store.take_task_token(verification) for _ in range(3)]
         assert taken == [TOKEN, None, None]
 
 
@@ -376,7 +377,7 @@ start_app = load_handler("start_verification")
 @pytest.fixture
 def handler_flow() -> Iterator[Flow]:
     with mock_aws():
-        flow = make_flow()
+        flow = make_flow(dynamodb=True)
         install(flow.service, flow.world.dynamodb)
         yield flow
         runtime.configure(None)

@@ -36,6 +36,7 @@ __all__ = [
     "Router",
     "caller",
     "entrypoint",
+    "http_status",
     "json_response",
     "path_parameter",
     "problem",
@@ -159,18 +160,42 @@ def _method_and_path(event: Mapping[str, Any], rest_api: bool) -> tuple[str, str
     return (method.upper() if isinstance(method, str) else "", path if isinstance(path, str) else "")
 
 
+# The one place domain errors become HTTP statuses (the README's error table), by their API code.
+HTTP_STATUS: Mapping[str, int] = {
+    "invalid_request": 422,
+    "not_found": 404,
+    "expired": 410,
+    "already_verified": 409,
+    "too_many_attempts": 429,
+    "rate_limited": 429,
+    "destination_denied": 403,
+    "provider_rejected": 422,
+    "provider_unavailable": 503,
+    "unavailable": 503,
+    "internal_error": 500,
+}
+
+
+def http_status(error: VerificationError) -> int:
+    """422 for a readable request with a wrong field, 400 for one that cannot be read at all."""
+    if isinstance(error, InvalidRequest) and error.unreadable:
+        return 400
+    return HTTP_STATUS.get(error.code, 500)
+
+
 def problem(error: VerificationError) -> Response:
+    status = http_status(error)
     body = {
         "type": f"urn:phone-verification:problem:{error.code}",
         "title": error.title,
-        "status": error.http_status,
+        "status": status,
         "detail": error.detail,
         "code": error.code,
     }
     headers = {"Cache-Control": "no-store"}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, error.retry_after))
-    return Response(error.http_status, json.dumps(body), PROBLEM_JSON, headers)
+    return Response(status, json.dumps(body), PROBLEM_JSON, headers)
 
 
 def json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
@@ -186,7 +211,7 @@ def read_json(request: Request) -> object:
     """The request body as JSON, or ``InvalidRequest`` (400) when it cannot be read."""
     raw = request.event.get("body")
     if not isinstance(raw, str) or raw == "":
-        raise InvalidRequest("The request needs a JSON body.")
+        raise InvalidRequest("The request needs a JSON body.", unreadable=True)
     try:
         data = (
             base64.b64decode(raw, validate=True)
@@ -194,13 +219,13 @@ def read_json(request: Request) -> object:
             else raw.encode("utf-8")
         )
     except (binascii.Error, UnicodeEncodeError):
-        raise InvalidRequest("The body could not be decoded.") from None
+        raise InvalidRequest("The body could not be decoded.", unreadable=True) from None
     if len(data) > MAX_BODY_BYTES:
-        raise InvalidRequest("The body is too large.")
+        raise InvalidRequest("The body is too large.", unreadable=True)
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise InvalidRequest("The body is not valid JSON.") from None
+        raise InvalidRequest("The body is not valid JSON.", unreadable=True) from None
 
 
 def path_parameter(request: Request, name: str) -> str:

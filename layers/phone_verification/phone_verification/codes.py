@@ -28,28 +28,24 @@ def generate(length: int) -> str:
 def chosen_code(value: object) -> str:
     """A caller-chosen SMS code, checked against what Sinch accepts."""
     if not isinstance(value, str) or not _CODE_PATTERN.fullmatch(value):
-        raise InvalidRequest("code must be 4-10 characters: letters, digits or '-'.", http_status=422)
+        raise InvalidRequest("code must be 4-10 characters: letters, digits or '-'.")
     return value
 
 
 def reported_code(value: object) -> str:
     """The code as the user typed it, normalised: spaces dropped, letters compared case-insensitively."""
     if not isinstance(value, str) or not _REPORTED_PATTERN.fullmatch(value.strip()):
-        raise InvalidRequest("code must be the code the user received.", http_status=422)
+        raise InvalidRequest("code must be the code the user received.")
     return value.replace(" ", "").upper()
 
 
 def reported_cli(value: object) -> str:
     """A flashcall CLI as the digits of the calling number."""
     if not isinstance(value, str) or not _CLI_PATTERN.fullmatch(value.strip()):
-        raise InvalidRequest(
-            "cli must be the full number that called, such as +46815600001.", http_status=422
-        )
+        raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
     digits = "".join(ch for ch in value if ch.isdigit())
     if len(digits) < 4:
-        raise InvalidRequest(
-            "cli must be the full number that called, such as +46815600001.", http_status=422
-        )
+        raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
     return "+" + digits
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequest, VerificationNotFound
+from .model import Method
 
 __all__ = ["ANONYMOUS", "InvalidRequest", "ReportCommand", "StartCommand", "report_command", "start_command"]
-from .sinch import Method
 
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 # Sinch puts the reference in a URL path segment; unreserved characters keep it unambiguous there.
@@ -56,7 +56,7 @@ class ReportCommand:
 
 def _object(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
-        raise InvalidRequest("The body must be a JSON object.")
+        raise InvalidRequest("The body must be a JSON object.", unreadable=True)
     return body
 
 
@@ -65,7 +65,7 @@ def _optional_text(body: Mapping[str, Any], name: str, pattern: re.Pattern[str],
     if value is None:
         return None
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidRequest(f"{name} {hint}", http_status=422)
+        raise InvalidRequest(f"{name} {hint}")
     return value
 
 
@@ -80,7 +80,7 @@ def idempotency_key(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.", http_status=422)
+        raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.")
     return value
 
 
@@ -95,23 +95,23 @@ def start_command(
     data = _object(body)
     number = data.get("phoneNumber")
     if number is None:
-        raise InvalidRequest("phoneNumber is required.", http_status=422)
+        raise InvalidRequest("phoneNumber is required.")
     if not isinstance(number, str):
-        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.", http_status=422)
+        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.")
     raw_method = data.get("method", "sms")
     try:
         method = Method(raw_method.lower()) if isinstance(raw_method, str) else None
     except ValueError:
         method = None
     if method is None:
-        raise InvalidRequest("method must be one of sms, flashcall, callout, whatsapp.", http_status=422)
+        raise InvalidRequest("method must be one of sms, flashcall, callout, whatsapp.")
     code = data.get("code")
     if code is not None and method is not Method.SMS:
-        raise InvalidRequest("code can only be chosen for sms verifications.", http_status=422)
+        raise InvalidRequest("code can only be chosen for sms verifications.")
     if code is not None and not isinstance(code, str):
-        raise InvalidRequest("code must be a string.", http_status=422)
+        raise InvalidRequest("code must be a string.")
     if task_token is not None and (not isinstance(task_token, str) or not 1 <= len(task_token) <= 4096):
-        raise InvalidRequest("taskToken must be a Step Functions task token.", http_status=422)
+        raise InvalidRequest("taskToken must be a Step Functions task token.")
     return StartCommand(
         phone_number=number,
         method=method,
@@ -131,12 +131,12 @@ def report_command(
     data = _object(body)
     code, cli = data.get("code"), data.get("cli")
     if (code is None) == (cli is None):
-        raise InvalidRequest("Give either code (sms, callout, whatsapp) or cli (flashcall).", http_status=422)
+        raise InvalidRequest("Give either code (sms, callout, whatsapp) or cli (flashcall).")
     for name, value in (("code", code), ("cli", cli)):
         if value is not None and not isinstance(value, str):
-            raise InvalidRequest(f"{name} must be a string.", http_status=422)
+            raise InvalidRequest(f"{name} must be a string.")
     if phone_number is not None and not isinstance(phone_number, str):
-        raise InvalidRequest("phoneNumber must be an E.164 string.", http_status=422)
+        raise InvalidRequest("phoneNumber must be an E.164 string.")
     return ReportCommand(
         verification_id=verification_id(verification) if verification is not None else None,
         phone_number=phone_number,

@@ -1,69 +1,82 @@
-"""Idempotent starts: a retried start with the same key returns the first result and sends nothing.
+"""Idempotent starts through Powertools' idempotency utility: the ``Replays`` port.
 
-Powertools' idempotency utility keeps one record per (caller, key) in the verification table, keyed by
-a hash, holding the first response (which has no code and no number). The record lives as long as the
-verification, so a retry after expiry starts a new one. A reused key with a different request is
-refused, and a retry while the first is still running is told to come back in a second.
+One record per (caller, key) in the verification table, keyed by a hash and holding the first answer
+(which has no code and no number). The record lives as long as the verification, so a retry after expiry
+starts a new one. A reused key with a different request is refused, and a retry while the first is
+still running is told to come back in a second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .commands import StartCommand
 from .errors import InvalidRequest, RateLimited
+from .model import Started, Verification
+from .responses import verification_body, verification_from_body
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from .runtime import Dependencies
 
-REPLAYED = "_replayed"
+class PowertoolsReplays:
+    """The ``Replays`` port for one invocation: ``context`` lets Powertools expire an in-progress record
+    when the invocation that holds it times out, instead of after ``expires_after_seconds``."""
 
+    def __init__(
+        self,
+        persistence: Callable[[], DynamoDBPersistenceLayer],
+        *,
+        expires_after_seconds: int,
+        context: LambdaContext | None,
+    ) -> None:
+        self._persistence = persistence
+        self._expires_after = expires_after_seconds
+        self._context = context
 
-def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    return {**response, REPLAYED: True} if isinstance(response, dict) else response
-
-
-def start(deps: Dependencies, command: StartCommand, context: LambdaContext | None) -> dict[str, Any]:
-    """The start response as JSON; with ``REPLAYED`` set when it is a stored first result."""
-    if command.idempotency_key is None:
-        return deps.service.start(command).to_json()
-
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    config = IdempotencyConfig(
-        event_key_jmespath="[owner, key]",
-        payload_validation_jmespath="request",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=deps.settings.verification_ttl_seconds,
-        response_hook=_mark_replayed,
-    )
-    if context is not None:
-        config.register_lambda_context(context)
-
-    def first_start(request: dict[str, Any]) -> dict[str, Any]:
-        return deps.service.start(command).to_json()
-
-    once = idempotent_function(
-        data_keyword_argument="request", persistence_store=deps.idempotency(), config=config
-    )(first_start)
-    fingerprint = deps.service.fingerprint(command)
-    try:
-        result: dict[str, Any] = once(
-            request={"owner": fingerprint["owner"], "key": command.idempotency_key, "request": fingerprint}
+    def once(
+        self,
+        *,
+        owner_hash: str,
+        key: str,
+        fingerprint: Mapping[str, object],
+        first: Callable[[], Verification],
+    ) -> Started:
+        # Imported on the first keyed start: the utility and boto3 are not needed by any other request.
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
         )
-    except IdempotencyValidationError:
-        raise InvalidRequest(
-            "This Idempotency-Key was already used with a different request.", http_status=422
-        ) from None
-    except IdempotencyAlreadyInProgressError:
-        raise RateLimited(
-            "The first request with this Idempotency-Key is still running.", retry_after=1
-        ) from None
-    return result
+
+        config = IdempotencyConfig(
+            event_key_jmespath="[owner, key]",
+            payload_validation_jmespath="request",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=self._expires_after,
+        )
+        if self._context is not None:
+            config.register_lambda_context(self._context)
+
+        made: list[Verification] = []
+
+        def first_start(request: dict[str, Any]) -> dict[str, Any]:
+            made.append(first())
+            return verification_body(made[0])
+
+        run = idempotent_function(
+            data_keyword_argument="request", persistence_store=self._persistence(), config=config
+        )(first_start)
+        try:
+            answer: dict[str, Any] = run(
+                request={"owner": owner_hash, "key": key, "request": dict(fingerprint)}
+            )
+        except IdempotencyValidationError:
+            raise InvalidRequest("This Idempotency-Key was already used with a different request.") from None
+        except IdempotencyAlreadyInProgressError:
+            raise RateLimited(
+                "The first request with this Idempotency-Key is still running.", retry_after=1
+            ) from None
+        # The first answer ran ``first`` here; a replay is the stored answer, read back.
+        return Started(made[0]) if made else Started(verification_from_body(answer), replayed=True)

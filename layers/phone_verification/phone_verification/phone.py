@@ -55,22 +55,22 @@ def parse(
     as in the US) pass.
     """
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.", http_status=422)
+        raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.")
     text = value.strip()
     if len(text) > _MAX_INPUT_LENGTH or not text.startswith("+"):
-        raise InvalidRequest("phoneNumber must be in E.164 form: '+', country code, number.", http_status=422)
+        raise InvalidRequest("phoneNumber must be in E.164 form: '+', country code, number.")
     import phonenumbers
     from phonenumbers import PhoneNumberType
 
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
-        raise InvalidRequest("phoneNumber is not a phone number.", http_status=422) from None
+        raise InvalidRequest("phoneNumber is not a phone number.") from None
     # is_valid_number(n) is number_type(n) != UNKNOWN for the number's own region; asking for the
     # type once saves matching the number against its region's patterns twice.
     number_type = phonenumbers.number_type(number)
     if number_type == PhoneNumberType.UNKNOWN:
-        raise InvalidRequest("phoneNumber is not a valid phone number.", http_status=422)
+        raise InvalidRequest("phoneNumber is not a valid phone number.")
     country = phonenumbers.region_code_for_number(number)
     if allowed_countries and country not in allowed_countries:
         raise DestinationDenied("Verifications to this country are not allowed.")

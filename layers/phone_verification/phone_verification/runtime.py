@@ -17,7 +17,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from .ports import Replays
     from .service import VerificationService
     from .sinch_secret import SecretsManagerCredentials
 
@@ -30,6 +32,16 @@ class Dependencies:
     # Built on the first start that carries an Idempotency-Key: Powertools' persistence layer imports
     # boto3, which nothing else here needs.
     idempotency: Callable[[], DynamoDBPersistenceLayer]
+
+    def replays(self, context: LambdaContext | None) -> Replays:
+        """Idempotent starts for one invocation (its context bounds how long a start holds its key)."""
+        from .idempotency import PowertoolsReplays
+
+        return PowertoolsReplays(
+            self.idempotency,
+            expires_after_seconds=self.settings.verification_ttl_seconds,
+            context=context,
+        )
 
 
 _lock = threading.Lock()
@@ -73,6 +85,7 @@ def build(settings: Settings | None = None) -> Dependencies:
     from .observability import MetricOutcomes, record_sinch_call
     from .service import VerificationService
     from .sinch import SinchClient
+    from .sinch.adapter import SinchAdapter
     from .sinch_secret import SecretsManagerCredentials
     from .store import VerificationStore
     from .workflow import TaskCallbacks
@@ -95,7 +108,7 @@ def build(settings: Settings | None = None) -> Dependencies:
     service = VerificationService(
         settings=settings,
         store=VerificationStore(settings.table_name, dynamodb),
-        sinch=sinch,
+        sinch=SinchAdapter(sinch),
         keys=credentials,
         outcomes=MetricOutcomes(),
         # Step Functions' client only once a verification started by a workflow ends.

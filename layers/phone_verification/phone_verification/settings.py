@@ -1,8 +1,9 @@
 """The package's configuration: one validated object read from the environment once per cold start.
 
-Every value has the design's default except the two that name the deployment's own resources
-(``TABLE_NAME``, ``SINCH_SECRET_ARN``). A missing or malformed value raises ``ConfigurationError``
-naming the variable, so a broken deployment says what to fix instead of failing on first use.
+Every value has the default the README's "Configuration" gives, except the two that name the
+deployment's own resources (``TABLE_NAME``, ``SINCH_SECRET_ARN``). A missing or malformed value raises
+``ConfigurationError`` naming the variable, so a broken deployment says what to fix instead of failing on
+first use.
 """
 
 from __future__ import annotations

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import VerificationError
+from .model import Verification
+from .responses import verification_body
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -34,8 +36,8 @@ GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
 class TaskCallbacks:
-    """SendTaskSuccess / SendTaskFailure for the service; the client is created on first use, so the
-    functions of a deployment that uses no workflow never build one."""
+    """The ``WorkflowNotifier`` port: SendTaskSuccess / SendTaskFailure. The client is created on first
+    use, so the functions of a deployment that uses no workflow never build one."""
 
     def __init__(self, client: Callable[[], SFNClient]) -> None:
         self._client_factory = client
@@ -46,12 +48,13 @@ class TaskCallbacks:
             self._client = self._client_factory()
         return self._client
 
-    def succeeded(self, token: str, result: Mapping[str, Any], *, verification_id: str) -> bool:
-        """Resume the task with ``result`` as its output; True if Step Functions took it."""
-        output = json.dumps(result, separators=(",", ":"))
+    def succeeded(self, token: str, verification: Verification) -> bool:
+        """Resume the task with the verification (as the report answers it) as its output; True if Step
+        Functions took it."""
+        output = json.dumps(verification_body(verification), separators=(",", ":"))
         return self._send(
             "SendTaskSuccess",
-            verification_id,
+            verification.id,
             None,
             lambda sfn: sfn.send_task_success(taskToken=token, output=output),
         )

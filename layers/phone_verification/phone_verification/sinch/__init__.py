@@ -1,4 +1,7 @@
-"""Client for the Sinch Verification REST API (start, report, status; signed or Basic auth)."""
+"""Client for the Sinch Verification REST API (start, report, status; signed or Basic auth), and the
+adapter (``sinch.adapter``) that puts it behind the use cases' ``SinchGateway`` port."""
+
+from phone_verification.model import Method
 
 from .client import DEFAULT_BASE_URL, CredentialsProvider, SinchCall, SinchClient, StaticCredentials
 from .errors import (
@@ -10,21 +13,22 @@ from .errors import (
     SinchUnavailable,
 )
 from .models import (
-    CalloutStart,
-    CliReport,
-    CodeReport,
     CodeType,
-    FlashcallStart,
     FlashcallStartDetails,
-    Method,
-    Report,
     ReportResult,
-    SmsStart,
     SmsStartDetails,
-    StartRequest,
     StartResult,
     Status,
     StatusResult,
+)
+from .request_models import (
+    CalloutStart,
+    CliReport,
+    CodeReport,
+    FlashcallStart,
+    Report,
+    SmsStart,
+    StartRequest,
     WhatsappStart,
 )
 from .signing import Credentials

@@ -22,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
+from phone_verification.model import Method
+
 from . import signing
 from .errors import (
     SinchAuthenticationFailed,
@@ -31,15 +33,8 @@ from .errors import (
     SinchRequestRejected,
     SinchUnavailable,
 )
-from .models import (
-    JsonObject,
-    Method,
-    Report,
-    ReportResult,
-    StartRequest,
-    StartResult,
-    StatusResult,
-)
+from .models import JsonObject, ReportResult, StartResult, StatusResult
+from .request_models import Report, StartRequest
 from .signing import Credentials
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,173 @@
+"""The ports: what the use cases need from the world, as protocols.
+
+The adapters that implement them are ``store.VerificationStore`` (DynamoDB), ``sinch.adapter.SinchAdapter``
+(the Sinch Verification API), ``workflow.TaskCallbacks`` (Step Functions), ``idempotency.PowertoolsReplays``
+(Powertools' idempotency utility) and ``observability.MetricOutcomes`` (CloudWatch EMF); the unit tests
+use in-memory fakes of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from .errors import VerificationError
+from .model import (
+    Method,
+    ReportOutcome,
+    SendOutcome,
+    SendRequest,
+    Started,
+    Status,
+    Verification,
+    VerificationRecord,
+)
+
+# What a send budget is counted for: the number a start sends to, or the caller who asks.
+BudgetKind = Literal["number", "caller"]
+
+
+@dataclass(frozen=True, slots=True)
+class StartReservation:
+    """A start slot taken in a budget's window; released again if nothing was sent."""
+
+    kind: BudgetKind
+    key_hash: str
+    taken_at: int
+    previous_start: int | None
+    # The number's latest verification before this start: the one this start supersedes.
+    previous_id: str | None
+    # Whether a Step Functions task waits on previous_id: only then must superseding it resume a workflow.
+    previous_has_task_token: bool = False
+
+
+class ConditionFailed(Exception):
+    """A conditional write did not apply; ``record`` is the verification as it was (None if there is none)."""
+
+    def __init__(self, record: VerificationRecord | None) -> None:
+        super().__init__("condition failed")
+        self.record = record
+
+
+class Store(Protocol):
+    """Verifications and send budgets. Every change is one conditional write: the condition, not a read
+    before the write, decides, so limits hold under any concurrency. Failures of the store itself are
+    raised as ``ServiceUnavailable`` (retry soon) or ``InternalError``."""
+
+    def reserve(
+        self,
+        kind: BudgetKind,
+        key_hash: str,
+        *,
+        now: int,
+        max_starts: int,
+        window: int,
+        min_gap: int = 0,
+        keep_for: int = 0,
+    ) -> StartReservation:
+        """Take a start slot or raise ``RateLimited`` with the seconds to wait."""
+        ...
+
+    def release(self, reservation: StartReservation) -> None:
+        """Give a slot back after a start that sent nothing (best effort)."""
+        ...
+
+    def latest_for_number(self, number_hash: str) -> str | None: ...
+
+    def create(self, record: VerificationRecord, *, supersedes: str | None) -> None:
+        """Store a started verification, point its number at it and abort ``supersedes`` if pending."""
+        ...
+
+    def get(self, verification_id: str) -> VerificationRecord | None: ...
+
+    def succeed_if_matches(
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+    ) -> VerificationRecord:
+        """Count the attempt and mark success if the hash matches and the verification is open;
+        ``ConditionFailed`` otherwise."""
+        ...
+
+    def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
+        """Use up one attempt of an open verification; ``ConditionFailed`` if it is not open."""
+        ...
+
+    def refund_attempt(self, verification_id: str) -> None:
+        """Give back an attempt that Sinch never judged (best effort)."""
+        ...
+
+    def finish(
+        self, verification_id: str, *, status: Status, reason: str | None, now: int
+    ) -> VerificationRecord:
+        """Move a pending verification to a final status; ``ConditionFailed`` if it already ended."""
+        ...
+
+    def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None: ...
+
+    def take_task_token(self, verification_id: str, *, status: Status | None = None) -> str | None:
+        """Remove and return the verification's task token (only one caller gets it); None if it has none
+        (any more), or if ``status`` is given and the verification is not in it."""
+        ...
+
+    def replace_task_token(self, verification_id: str, token: str) -> None:
+        """Make a pending verification resume ``token``'s task; ``ConditionFailed`` if it is not pending."""
+        ...
+
+
+class SinchGateway(Protocol):
+    """The Sinch Verification API as the use cases see it: outcomes, never vendor errors."""
+
+    def start(self, request: SendRequest) -> SendOutcome: ...
+
+    def report(self, verification_id: str, method: Method, submitted: str) -> ReportOutcome:
+        """Report a code (or for a flashcall, the CLI) the user gave."""
+        ...
+
+    def find_pending(self, reference: str) -> str | None:
+        """The id of the pending verification Sinch holds under ``reference``, if any (a start whose
+        answer was lost); None also when Sinch cannot be asked."""
+        ...
+
+
+class WorkflowNotifier(Protocol):
+    """Resumes the Step Functions task that waits for a verification. Never raises: the user's answer
+    stands whatever became of the workflow."""
+
+    def succeeded(self, token: str, verification: Verification) -> bool: ...
+
+    def failed(self, token: str, error: VerificationError, *, verification_id: str) -> bool: ...
+
+
+class Replays(Protocol):
+    """Idempotent starts: ``first`` runs once per (owner, key); later calls with the same fingerprint get
+    its answer back, marked replayed."""
+
+    def once(
+        self,
+        *,
+        owner_hash: str,
+        key: str,
+        fingerprint: Mapping[str, object],
+        first: Callable[[], Verification],
+    ) -> Started: ...
+
+
+# Seconds since the epoch (``time.time``).
+Clock = Callable[[], float]
+
+
+class HashKeySource(Protocol):
+    """The deployment's key for the keyed hashes that stand in for numbers, codes and owners."""
+
+    def hash_key(self) -> bytes: ...
+
+
+class Outcomes(Protocol):
+    """Where the use cases report what happened (metrics)."""
+
+    def record(self, outcome: str, method: str, reason: str | None = None) -> None: ...
+
+
+class NoOutcomes:
+    def record(self, outcome: str, method: str, reason: str | None = None) -> None:
+        return None

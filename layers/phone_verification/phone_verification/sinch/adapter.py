@@ -1,0 +1,167 @@
+"""The Sinch adapter: the use cases' ``SinchGateway`` port over ``SinchClient``.
+
+It builds Sinch's requests from the domain's and turns Sinch's answers and errors into the outcomes the
+use cases decide on: ``Sent``, ``Refused`` (Sinch answered and did nothing), ``Unavailable`` (with whether
+the request may have reached Sinch) and ``Decided`` (Sinch's verdict on a report). Each failure carries the
+fixed domain error the caller is told; Sinch's own messages can quote the phone number and stop here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from phone_verification.errors import (
+    DestinationDenied,
+    InternalError,
+    ProviderRejected,
+    ProviderUnavailable,
+    VerificationError,
+)
+from phone_verification.model import (
+    Decided,
+    Method,
+    Refused,
+    ReportOutcome,
+    SendOutcome,
+    SendRequest,
+    Sent,
+    Status,
+    Unavailable,
+)
+
+from .errors import (
+    SinchAuthenticationFailed,
+    SinchError,
+    SinchNotFound,
+    SinchRateLimited,
+    SinchRequestRejected,
+    SinchUnavailable,
+)
+from .models import ReportResult, StartResult, StatusResult
+from .models import Status as SinchStatus
+from .request_models import (
+    CalloutStart,
+    CliReport,
+    CodeReport,
+    FlashcallStart,
+    Report,
+    SmsStart,
+    StartRequest,
+    WhatsappStart,
+)
+
+logger = logging.getLogger(__name__)
+
+# How long a caller should wait when Sinch gives no Retry-After of its own.
+RETRY_AFTER_SECONDS = 5
+
+
+class SinchOperations(Protocol):
+    """What the adapter uses of ``SinchClient`` (tests script it)."""
+
+    def start(self, request: StartRequest) -> StartResult: ...
+
+    def report(self, verification_id: str, report: Report) -> ReportResult: ...
+
+    def status_by_reference(self, reference: str) -> StatusResult: ...
+
+
+class SinchAdapter:
+    def __init__(self, client: SinchOperations) -> None:
+        self._client = client
+
+    def start(self, request: SendRequest) -> SendOutcome:
+        try:
+            result = self._client.start(start_request(request))
+        except SinchError as exc:
+            # A 2xx whose body could not be read, or a request cut off after it was sent: Sinch may have
+            # started the verification, so the caller must not be told that nothing went out.
+            answered_ok = exc.http_status is not None and 200 <= exc.http_status < 300
+            sent = isinstance(exc, SinchUnavailable) and exc.request_sent
+            return _failure(
+                exc,
+                may_have_acted=sent and (exc.http_status is None or answered_ok),
+                forbidden=DestinationDenied("The provider does not allow verifications to this number."),
+            )
+        cli = result.flashcall.cli if result.flashcall else None
+        return Sent(result.id, result.method, cli, hints(result))
+
+    def report(self, verification_id: str, method: Method, submitted: str) -> ReportOutcome:
+        try:
+            result = self._client.report(verification_id, report_body(method, submitted))
+        except SinchNotFound:
+            # Sinch no longer knows the verification: it ran out there.
+            return Decided(Status.FAIL, "Expired")
+        except SinchError as exc:
+            sent = isinstance(exc, SinchUnavailable) and exc.request_sent
+            return _failure(
+                exc, may_have_acted=sent and exc.http_status is None, forbidden=ProviderRejected()
+            )
+        if result.status is SinchStatus.ERROR:
+            # Sinch could not judge the report (its own failure): the attempt does not count.
+            return Unavailable(ProviderUnavailable(retry_after=RETRY_AFTER_SECONDS), may_have_acted=False)
+        return Decided(Status(result.status.value), result.reason)
+
+    def find_pending(self, reference: str) -> str | None:
+        try:
+            found = self._client.status_by_reference(reference)
+        except SinchError:
+            return None
+        return found.id if found.status is SinchStatus.PENDING else None
+
+
+def start_request(request: SendRequest) -> StartRequest:
+    number, reference, locale = request.number, request.reference, request.locale
+    if request.method is Method.SMS:
+        return SmsStart(
+            number=number,
+            reference=reference,
+            code=request.code,
+            expiry_seconds=request.expiry_seconds,
+            locale=locale,
+        )
+    if request.method is Method.FLASHCALL:
+        return FlashcallStart(number=number, reference=reference)
+    if request.method is Method.CALLOUT:
+        return CalloutStart(number=number, reference=reference, locale=locale)
+    return WhatsappStart(number=number, reference=reference)
+
+
+def report_body(method: Method, submitted: str) -> Report:
+    if method is Method.FLASHCALL:
+        return CliReport(submitted)
+    return CodeReport(method, submitted)
+
+
+def hints(result: StartResult) -> dict[str, Any]:
+    """What the client app may use from Sinch's answer; never the flashcall CLI itself."""
+    if result.sms is not None:
+        sms = {"interceptionTimeout": result.sms.interception_timeout, "template": result.sms.template}
+        return {"sms": {k: v for k, v in sms.items() if v is not None}}
+    if result.flashcall is not None:
+        details = result.flashcall
+        flashcall = {
+            "cliFilter": details.cli_filter,
+            "interceptionTimeout": details.interception_timeout,
+            "reportTimeout": details.report_timeout,
+            "denyCallAfter": details.deny_call_after,
+        }
+        return {"flashcall": {k: v for k, v in flashcall.items() if v is not None}}
+    if result.whatsapp is not None and result.whatsapp.code_type:
+        return {"whatsapp": {"codeType": result.whatsapp.code_type}}
+    return {}
+
+
+def _failure(exc: SinchError, *, may_have_acted: bool, forbidden: VerificationError) -> Refused | Unavailable:
+    if isinstance(exc, SinchAuthenticationFailed):
+        # Sinch refused the key and secret even after the client re-fetched them once: an operator must
+        # fix the secret, so this is an error in the log and an internal error for the caller.
+        logger.error("Sinch rejected the application key and secret in the Sinch secret; update the secret")
+        return Refused(InternalError())
+    if isinstance(exc, SinchRequestRejected):
+        return Refused(forbidden if exc.http_status == 403 else ProviderRejected())
+    if isinstance(exc, SinchRateLimited):
+        wait = int(exc.retry_after) if exc.retry_after else RETRY_AFTER_SECONDS
+        return Unavailable(ProviderUnavailable(retry_after=wait), may_have_acted=False)
+    return Unavailable(ProviderUnavailable(retry_after=RETRY_AFTER_SECONDS), may_have_acted=may_have_acted)

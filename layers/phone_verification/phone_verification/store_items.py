@@ -1,0 +1,194 @@
+"""The store's DynamoDB items and errors: verification records to and from items in DynamoDB's attribute
+value format, the items of the transaction that creates a verification, and failed calls as the layer's
+errors. Part of ``store.py``; nothing else uses it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import InternalError, ServiceUnavailable, VerificationError
+from .model import CheckedBy, Method, Status, VerificationRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+# The store's logger: this module is part of the store, not a component with logs of its own.
+logger = logging.getLogger(__name__.removesuffix("_items"))
+
+
+def attr_s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def attr_n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def key_of(kind: str, value: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": attr_s(f"{kind}#{value}")}
+
+
+def text_of(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if isinstance(value, Mapping) and "S" in value else None
+
+
+def int_of(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if isinstance(value, Mapping) and "N" in value else None
+
+
+def record_of(item: Mapping[str, Any]) -> VerificationRecord:
+    return VerificationRecord(
+        id=text_of(item, "id") or "",
+        method=Method(text_of(item, "method") or ""),
+        status=Status(text_of(item, "status") or Status.PENDING),
+        attempts=int_of(item, "attempts") or 0,
+        max_attempts=int_of(item, "maxAttempts") or 0,
+        created_at=int_of(item, "createdAt") or 0,
+        expires_at=int_of(item, "expiresAt") or 0,
+        masked_number=text_of(item, "maskedNumber") or "",
+        number_hash=text_of(item, "numberHash") or "",
+        owner_hash=text_of(item, "ownerHash") or "",
+        # Only this module writes the attribute, and only "service" or "sinch".
+        checked_by=cast(CheckedBy, text_of(item, "checkedBy") or "sinch"),
+        secret_hash=text_of(item, "secretHash"),
+        reason=text_of(item, "reason"),
+        reference=text_of(item, "reference"),
+        task_token=text_of(item, "taskToken"),
+        sinch_report_pending=bool(item.get("sinchReportPending", {}).get("BOOL", False)),
+    )
+
+
+def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValueTypeDef]:
+    """The record as an item; ``ttl`` is when DynamoDB's TTL may delete it (seconds since the epoch)."""
+    item: dict[str, AttributeValueTypeDef] = {
+        **key_of("verification", record.id),
+        "id": attr_s(record.id),
+        "method": attr_s(record.method.value),
+        "status": attr_s(record.status.value),
+        "attempts": attr_n(record.attempts),
+        "maxAttempts": attr_n(record.max_attempts),
+        "createdAt": attr_n(record.created_at),
+        "expiresAt": attr_n(record.expires_at),
+        "ttl": attr_n(ttl),
+        "maskedNumber": attr_s(record.masked_number),
+        "numberHash": attr_s(record.number_hash),
+        "ownerHash": attr_s(record.owner_hash),
+        "checkedBy": attr_s(record.checked_by),
+    }
+    for name, value in (
+        ("secretHash", record.secret_hash),
+        ("reason", record.reason),
+        ("reference", record.reference),
+        ("taskToken", record.task_token),
+    ):
+        if value is not None:
+            item[name] = attr_s(value)
+    return item
+
+
+def put_and_point(table: str, record: VerificationRecord, *, ttl: int) -> list[TransactWriteItemTypeDef]:
+    """The first two items of the transaction that stores a started verification: put it (a new id
+    only), and point its number at it."""
+    put: TransactWriteItemTypeDef = {
+        "Put": {
+            "TableName": table,
+            "Item": item_of(record, ttl=ttl),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    point: TransactWriteItemTypeDef = {
+        "Update": {
+            "TableName": table,
+            "Key": key_of("number", record.number_hash),
+            "UpdateExpression": "SET #latest = :id, #waits = :waits",
+            "ExpressionAttributeNames": {"#latest": "latestId", "#waits": "latestHasTaskToken"},
+            "ExpressionAttributeValues": {
+                ":id": attr_s(record.id),
+                ":waits": {"BOOL": record.task_token is not None},
+            },
+        }
+    }
+    return [put, point]
+
+
+def abort_if_pending(table: str, verification_id: str) -> TransactWriteItemTypeDef:
+    """The third item, when the new verification supersedes another: abort that one if still pending.
+    Always the third: ``only_the_abort_failed`` reads the transaction's cancellation reasons by position."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key_of("verification", verification_id),
+            "UpdateExpression": "SET #status = :aborted, #reason = :reason",
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#status": "status", "#reason": "reason"},
+            "ExpressionAttributeValues": {
+                ":aborted": attr_s(Status.ABORTED.value),
+                ":reason": attr_s("Superseded"),
+                ":pending": attr_s(Status.PENDING.value),
+            },
+        }
+    }
+
+
+def failed_item(exc: ClientError) -> Mapping[str, Any]:
+    """The item as it was when a condition failed, which says why the write did not apply. DynamoDB
+    returns it only for writes sent with ``ReturnValuesOnConditionCheckFailure=ALL_OLD``, see
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html"""
+    item: object = exc.response.get("Item")
+    return item if isinstance(item, Mapping) else {}
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def only_the_abort_failed(exc: ClientError) -> bool:
+    """Whether a ``create`` transaction was cancelled only by the superseded verification's condition
+    (the last of three items). DynamoDB lists one cancellation reason per item, in the items' order, with
+    code "None" for the items that would have applied, see
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html"""
+    code = exc.response.get("Error", {}).get("Code")
+    reasons = exc.response.get("CancellationReasons", [])
+    return (
+        code == "TransactionCanceledException"
+        and len(reasons) == 3
+        and reasons[2].get("Code") == "ConditionalCheckFailed"
+        and all(r.get("Code") in (None, "None") for r in reasons[:2])
+    )
+
+
+# botocore has already retried these, so they are likely to pass soon: the caller is told to retry
+# (503) instead of getting an internal error (500).
+TRANSIENT = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+
+def aws_failure(action: str, exc: Exception | None = None) -> VerificationError:
+    """The error a failed DynamoDB call becomes, logged once here (with the AWS error code only)."""
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if code == "TransactionCanceledException" and isinstance(exc, ClientError):
+        # A transaction names its cause per item, in CancellationReasons: throttling of any item is
+        # as transient as throttling of a single write.
+        reasons = exc.response.get("CancellationReasons", [])
+        if any(r.get("Code") in TRANSIENT or r.get("Code") == "ThrottlingError" for r in reasons):
+            code = "ThrottlingException"
+    transient = isinstance(exc, BotoCoreError) or code in TRANSIENT
+    logger.warning(
+        "DynamoDB call failed",
+        extra={"action": action, "aws_error": code or type(exc).__name__, "transient": transient},
+    )
+    return ServiceUnavailable(retry_after=1) if transient else InternalError()

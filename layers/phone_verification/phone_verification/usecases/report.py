@@ -1,0 +1,190 @@
+"""Reporting the code (or flashcall CLI) a user received, by verification id or by number.
+
+Every report is first tried as a success in one conditional write (right hash, open, the caller's own),
+so a right code needs no read before it. Otherwise the verification as it was says why: ended (refused
+with how it ended), checked by the service (a wrong code, one attempt used), or judged by Sinch (one
+attempt used, given back if Sinch never judged it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from phone_verification import codes, phone
+from phone_verification.commands import ReportCommand
+from phone_verification.errors import (
+    AlreadyVerified,
+    DestinationDenied,
+    InvalidRequest,
+    TooManyAttempts,
+    VerificationError,
+    VerificationExpired,
+    VerificationNotFound,
+)
+from phone_verification.model import (
+    SUPERSEDED,
+    Decided,
+    Method,
+    Status,
+    Unavailable,
+    Verification,
+    VerificationRecord,
+    refusal,
+    view,
+    wrong_reason,
+)
+from phone_verification.ports import ConditionFailed
+
+from .resume import Resumer
+from .shared import Context
+
+logger = logging.getLogger(__name__)
+
+
+class ReportVerification:
+    def __init__(self, context: Context, resumer: Resumer) -> None:
+        self._context = context
+        self._resumer = resumer
+
+    def __call__(self, command: ReportCommand) -> Verification:
+        context = self._context
+        hasher, now = context.hashing(), context.now()
+        owner_hash = hasher.caller(command.owner)
+        verification_id = command.verification_id or self._latest_for(command.phone_number)
+        if command.cli is not None:
+            submitted = codes.reported_cli(command.cli)
+            candidate = hasher.cli(verification_id, submitted)
+        else:
+            submitted = codes.reported_code(command.code)
+            candidate = hasher.code(verification_id, submitted)
+        try:
+            record = context.store.succeed_if_matches(
+                verification_id, secret_hash=candidate, owner_hash=owner_hash, now=now
+            )
+        except ConditionFailed as failed:
+            return self._not_matched(failed.record, command, owner_hash, submitted, now)
+        verified = view(record, now)
+        self._resumer.ended(record, verified)
+        self._verified(record, submitted)
+        return verified
+
+    def _not_matched(
+        self,
+        current: VerificationRecord | None,
+        command: ReportCommand,
+        owner_hash: str,
+        submitted: str,
+        now: int,
+    ) -> Verification:
+        problem = refusal(current, owner_hash, now)
+        if problem is not None:
+            self._context.outcomes.record("refused", current.method if current else "unknown", problem.code)
+            self._resumer.refused(current, problem, now)
+            raise problem
+        assert current is not None  # refusal() is NotFound for a missing record
+        wants_cli = current.method is Method.FLASHCALL
+        if wants_cli != (command.cli is not None):
+            raise InvalidRequest(
+                "This verification expects cli." if wants_cli else "This verification expects code."
+            )
+        if current.checked_by == "service":
+            return self._wrong(self._count_attempt(current.id, owner_hash, now), now)
+        return self._ask_sinch(current.id, current.method, owner_hash, submitted, now)
+
+    def _latest_for(self, phone_number: str | None) -> str:
+        if phone_number is None:
+            raise VerificationNotFound()
+        try:
+            number = phone.parse(phone_number)
+        except (InvalidRequest, DestinationDenied):
+            raise VerificationNotFound() from None
+        latest = self._context.store.latest_for_number(self._context.hashing().number(number.e164))
+        if latest is None:
+            raise VerificationNotFound()
+        return latest
+
+    def _count_attempt(self, verification_id: str, owner_hash: str, now: int) -> VerificationRecord:
+        try:
+            return self._context.store.count_attempt(verification_id, owner_hash=owner_hash, now=now)
+        except ConditionFailed as failed:
+            # Lost a race to the last attempt (or to expiry): answer as the verification now stands.
+            problem = refusal(failed.record, owner_hash, now) or TooManyAttempts()
+            self._resumer.refused(failed.record, problem, now)
+            raise problem from None
+
+    def _wrong(self, record: VerificationRecord, now: int) -> Verification:
+        self._context.outcomes.record("failed", record.method, "wrong_code")
+        if record.attempts >= record.max_attempts:  # the last attempt: the verification has failed
+            self._resumer.ended(record, TooManyAttempts())
+        result = view(record, now)
+        return Verification(
+            id=result.id,
+            method=result.method,
+            status=result.status,
+            reason=wrong_reason(record.method),
+            attempts_remaining=result.attempts_remaining,
+            expires_at=result.expires_at,
+            reference=result.reference,
+        )
+
+    def _ask_sinch(
+        self, verification_id: str, method: Method, owner_hash: str, submitted: str, now: int
+    ) -> Verification:
+        """A verification Sinch judges: count the attempt first (the limit holds under concurrency), then
+        ask; give the attempt back when Sinch certainly did not judge it."""
+        store = self._context.store
+        record = self._count_attempt(verification_id, owner_hash, now)
+        outcome = self._context.sinch.report(verification_id, method, submitted)
+        if not isinstance(outcome, Decided):
+            if not (isinstance(outcome, Unavailable) and outcome.may_have_acted):
+                store.refund_attempt(verification_id)
+            raise outcome.error
+        if outcome.status is Status.SUCCESSFUL:
+            finished = self._finish(verification_id, Status.SUCCESSFUL, None, now)
+            self._context.outcomes.record("verified", finished.method)
+            verified = view(finished, now)
+            self._resumer.ended(finished, verified)
+            return verified
+        ended = _ending(outcome)
+        if ended is None:
+            return self._wrong(record, now)
+        finished = self._finish(verification_id, outcome.status, outcome.reason, now)
+        self._resumer.ended(finished, ended)
+        raise ended
+
+    def _finish(
+        self, verification_id: str, status: Status, reason: str | None, now: int
+    ) -> VerificationRecord:
+        try:
+            return self._context.store.finish(verification_id, status=status, reason=reason, now=now)
+        except ConditionFailed as failed:
+            if failed.record is not None and failed.record.status is Status.SUCCESSFUL:
+                raise AlreadyVerified() from None
+            raise VerificationExpired() from None
+
+    def _verified(self, record: VerificationRecord, submitted: str) -> None:
+        """The service found the code right: tell Sinch too, for its statistics and billing. Our verdict
+        stands: a failure here is counted and flagged, never an error for the user. The code is not kept
+        for a later retry (no plaintext codes at rest), so the one retry happens now."""
+        context = self._context
+        context.outcomes.record("verified", record.method)
+        logger.info("verification succeeded", extra={"verification_id": record.id, "method": record.method})
+        for attempt in (1, 2):
+            outcome = context.sinch.report(record.id, record.method, submitted)
+            if isinstance(outcome, Decided) and not outcome.expired:
+                return
+            if attempt == 2 or not isinstance(outcome, Unavailable):
+                break
+        context.outcomes.record("sinch_report_failed", record.method)
+        context.store.set_sinch_report_pending(record.id, True)
+
+
+def _ending(outcome: Decided) -> VerificationError | None:
+    """The error a Sinch verdict ends the verification with; None for a wrong code (it stays open)."""
+    if outcome.expired:
+        return VerificationExpired()
+    if outcome.status is Status.DENIED:
+        return DestinationDenied("The provider denied this verification.")
+    if outcome.status is Status.ABORTED:
+        return VerificationExpired(SUPERSEDED)
+    return None

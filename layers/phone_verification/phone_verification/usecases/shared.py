@@ -1,0 +1,47 @@
+"""What every use case works with: the ports, the settings and the deployment's keyed hashes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from phone_verification import codes
+from phone_verification.ports import (
+    Clock,
+    HashKeySource,
+    NoOutcomes,
+    Outcomes,
+    SinchGateway,
+    Store,
+    WorkflowNotifier,
+)
+from phone_verification.settings import Settings
+
+
+class Hashing:
+    """The keyed hashes of the deployment's current key; rebuilt when the key changes (secret rotation)."""
+
+    def __init__(self, keys: HashKeySource) -> None:
+        self._keys = keys
+        self._cached: tuple[bytes, codes.Hasher] | None = None
+
+    def __call__(self) -> codes.Hasher:
+        key = self._keys.hash_key()
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, codes.Hasher(key))
+        return self._cached[1]
+
+
+# Not frozen: the local stack's tests stop the clock of a running product (``context.clock``).
+@dataclass(kw_only=True)
+class Context:
+    settings: Settings
+    store: Store
+    sinch: SinchGateway
+    hashing: Hashing
+    outcomes: Outcomes = field(default_factory=NoOutcomes)
+    clock: Clock = time.time
+    workflows: WorkflowNotifier | None = None
+
+    def now(self) -> int:
+        return int(self.clock())

@@ -1,0 +1,208 @@
+"""Starting a verification: check the number, take the send budgets, send through Sinch, keep the state.
+
+The budgets (the caller's, then the number's) are taken before anything is sent and given back when Sinch
+certainly sent nothing; when it may have sent something, they stay taken, so a retry cannot send twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from phone_verification import codes, phone
+from phone_verification.commands import StartCommand
+from phone_verification.errors import VerificationError
+from phone_verification.model import (
+    Method,
+    Refused,
+    SendRequest,
+    Sent,
+    Started,
+    Status,
+    Verification,
+    VerificationRecord,
+    view,
+)
+from phone_verification.ports import Replays, StartReservation
+
+from .resume import Resumer
+from .shared import Context
+
+logger = logging.getLogger(__name__)
+
+
+class StartVerification:
+    def __init__(self, context: Context, resumer: Resumer) -> None:
+        self._context = context
+        self._resumer = resumer
+
+    def __call__(self, command: StartCommand) -> Verification:
+        context, settings = self._context, self._context.settings
+        method = command.method
+        number = phone.parse(
+            command.phone_number, allowed_countries=settings.allowed_countries, sms=method is Method.SMS
+        )
+        chosen = codes.chosen_code(command.code) if command.code is not None else None
+        hasher, now = context.hashing(), context.now()
+        reservations = self._reserve(command, hasher, hasher.number(number.e164), now)
+        code = chosen
+        if method is Method.SMS and code is None and settings.sms_code_source == "service":
+            code = codes.generate(settings.code_length)
+        request = SendRequest(
+            method=method,
+            number=number.e164,
+            # Our own reference when the caller gave none: it lets a start whose answer was lost be found.
+            reference=command.reference or f"pv-{uuid.uuid4().hex}",
+            expiry_seconds=settings.verification_ttl_seconds,
+            locale=command.locale,
+            code=code,
+        )
+        sent = self._send(request, reservations)
+        reservation = reservations[-1]  # the number's: it knows the verification this one supersedes
+        record = self._record(
+            command,
+            sent=sent,
+            code=code,
+            hasher=hasher,
+            masked_number=number.masked,
+            reservation=reservation,
+            now=now,
+        )
+        context.store.create(record, supersedes=reservation.previous_id)
+        if reservation.previous_has_task_token and reservation.previous_id not in (None, record.id):
+            self._resumer.superseded(reservation.previous_id)
+        context.outcomes.record("started", method.value)
+        logger.info(
+            "verification started",
+            extra={"verification_id": record.id, "method": method.value, "phone": number.masked},
+        )
+        return view(record, now, hints=sent.hints)
+
+    def once(self, command: StartCommand, replays: Replays) -> Started:
+        """The start, made idempotent by ``command.idempotency_key``: a retry gets the first answer and
+        sends nothing. A retried workflow task waits on the retry's token from then on."""
+        if command.idempotency_key is None:
+            return Started(self(command))
+        started = replays.once(
+            owner_hash=self._context.hashing().caller(command.owner),
+            key=command.idempotency_key,
+            fingerprint=self.fingerprint(command),
+            first=lambda: self(command),
+        )
+        if started.replayed and command.task_token is not None:
+            self._resumer.adopt(started.verification.id, command.task_token)
+        return started
+
+    def fingerprint(self, command: StartCommand) -> dict[str, Any]:
+        """What makes two starts "the same request" for idempotency, as keyed hashes: the idempotency
+        store keeps an unkeyed hash of it, which must not let anyone recover the number or a chosen code."""
+        hasher = self._context.hashing()
+        return {
+            "owner": hasher.caller(command.owner),
+            "number": hasher.number(command.phone_number.strip()),
+            "method": command.method.value,
+            "reference": command.reference,
+            "locale": command.locale,
+            "code": hasher.code("idempotency", command.code) if command.code is not None else None,
+        }
+
+    def _reserve(
+        self, command: StartCommand, hasher: codes.Hasher, number_hash: str, now: int
+    ) -> list[StartReservation]:
+        """Take the caller's slot, then the number's; the number's comes last in the list."""
+        settings, store = self._context.settings, self._context.store
+        taken: list[StartReservation] = []
+        if command.rate_key is not None:
+            principal = command.rate_key.startswith("iam:")
+            limit = settings.max_starts_per_principal if principal else settings.max_starts_per_user
+            if limit:
+                taken.append(
+                    store.reserve(
+                        "caller",
+                        hasher.caller(command.rate_key),
+                        now=now,
+                        max_starts=limit,
+                        window=settings.caller_window_seconds,
+                    )
+                )
+        try:
+            taken.append(
+                store.reserve(
+                    "number",
+                    number_hash,
+                    now=now,
+                    max_starts=settings.max_starts_per_number,
+                    window=settings.start_window_seconds,
+                    min_gap=settings.min_seconds_between_starts,
+                    keep_for=settings.verification_ttl_seconds,
+                )
+            )
+        except VerificationError:
+            self._release(taken)
+            raise
+        return taken
+
+    def _record(
+        self,
+        command: StartCommand,
+        *,
+        sent: Sent,
+        code: str | None,
+        hasher: codes.Hasher,
+        masked_number: str,
+        reservation: StartReservation,
+        now: int,
+    ) -> VerificationRecord:
+        """The new verification's state: a keyed hash of the code (or CLI) the service checks itself."""
+        settings = self._context.settings
+        secret_hash: str | None = None
+        if code is not None:
+            secret_hash = hasher.code(sent.id, code)
+        elif command.method is Method.FLASHCALL and sent.cli:
+            secret_hash = hasher.cli(sent.id, sent.cli)
+        return VerificationRecord(
+            id=sent.id,
+            method=command.method,
+            status=Status.PENDING,
+            attempts=0,
+            max_attempts=settings.max_report_attempts,
+            created_at=now,
+            expires_at=now + settings.verification_ttl_seconds,
+            masked_number=masked_number,
+            number_hash=reservation.key_hash,
+            owner_hash=hasher.caller(command.owner),
+            checked_by="service" if secret_hash else "sinch",
+            secret_hash=secret_hash,
+            reference=command.reference,
+            task_token=command.task_token,
+        )
+
+    def _release(self, reservations: list[StartReservation]) -> None:
+        for reservation in reservations:
+            self._context.store.release(reservation)
+
+    def _send(self, request: SendRequest, reservations: list[StartReservation]) -> Sent:
+        outcome = self._context.sinch.start(request)
+        if isinstance(outcome, Sent):
+            return outcome
+        if isinstance(outcome, Refused) or not outcome.may_have_acted:
+            self._release(reservations)
+            raise outcome.error
+        # Sinch may have started it (timed out, cut off after sending, an unreadable 2xx). Ask by our
+        # reference before answering, so the caller neither loses a sent SMS nor gets a second one.
+        found = self._recover(request)
+        if found is None:
+            raise outcome.error
+        return found
+
+    def _recover(self, request: SendRequest) -> Sent | None:
+        found = self._context.sinch.find_pending(request.reference)
+        if found is None:
+            return None
+        if self._context.store.get(found) is not None:
+            # A verification we already hold is not this start's: the caller reused a reference, so
+            # Sinch refused this start and the lookup found the earlier one.
+            return None
+        logger.info("recovered a start whose answer was lost", extra={"verification_id": found})
+        return Sent(found, request.method)
