@@ -3,22 +3,20 @@ checks. tests/unit/test_store.py runs the same contract over both."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from phone_verification.errors import InternalError, RateLimited
+from phone_verification.errors import InternalError
+from phone_verification.limits import EMPTY, Limit, StartLog, take
 from phone_verification.model import Status, VerificationRecord
-from phone_verification.ports import BudgetKind, ConditionFailed, StartReservation
+from phone_verification.ports import BudgetKind, ConditionFailed, Latest, StartReservation
 
 
 @dataclass
 class Budget:
-    """A number's or a caller's start window; a number's also points at its latest verification."""
+    """A number's or a caller's start log; a number's also holds each owner's latest verification."""
 
-    window_start: int | None = None
-    starts: int = 0
-    last_start: int | None = None
-    latest_id: str | None = None
-    latest_has_task_token: bool = False
+    log: StartLog = EMPTY
+    latest: dict[str, Latest] = field(default_factory=dict)
 
 
 def is_open(record: VerificationRecord, owner_hash: str, now: int) -> bool:
@@ -42,53 +40,43 @@ class InMemoryStore:
         key_hash: str,
         *,
         now: int,
-        max_starts: int,
-        window: int,
-        min_gap: int = 0,
+        limit: Limit,
         keep_for: int = 0,  # how long DynamoDB keeps the item; memory keeps everything
+        owner_hash: str | None = None,
     ) -> StartReservation:
-        budget = self.budgets.get((kind, key_hash))
-        if budget is None:
-            self.budgets[kind, key_hash] = Budget(window_start=now, starts=1, last_start=now)
-            return StartReservation(kind, key_hash, now, None, None)
-        previous = StartReservation(
-            kind, key_hash, now, budget.last_start, budget.latest_id, budget.latest_has_task_token
-        )
-        in_window = budget.window_start is not None and budget.window_start > now - window
-        gap_kept = budget.last_start is None or budget.last_start <= now - min_gap
-        if in_window and budget.starts < max_starts and gap_kept:
-            budget.starts, budget.last_start = budget.starts + 1, now
-            return previous
-        waits = []
-        if in_window and budget.window_start is not None and budget.starts >= max_starts:
-            waits.append(budget.window_start + window - now)
-        if budget.last_start is not None and not gap_kept:
-            waits.append(budget.last_start + min_gap - now)
-        if waits:
-            raise RateLimited(retry_after=max(1, *waits))
-        if budget.window_start is None:  # DynamoDB's conditions never open a window on such an item
-            raise RateLimited(retry_after=max(1, min_gap))
-        budget.window_start, budget.starts, budget.last_start = now, 1, now
-        return previous
+        budget = self.budgets.setdefault((kind, key_hash), Budget())
+        previous = budget.log.last
+        budget.log = take(limit, budget.log, now)
+        latest = budget.latest.get(owner_hash) if owner_hash else None
+        return StartReservation(kind, key_hash, now, limit.bucket(now), previous, latest)
 
     def release(self, reservation: StartReservation) -> None:
         budget = self.budgets.get((reservation.kind, reservation.key_hash))
-        if budget is not None and budget.last_start == reservation.taken_at and budget.starts >= 1:
-            budget.starts, budget.last_start = budget.starts - 1, reservation.previous_start
+        if budget is None or budget.log.buckets.get(reservation.bucket, 0) < 1:
+            return
+        buckets = dict(budget.log.buckets)
+        buckets[reservation.bucket] -= 1
+        last = reservation.previous_start if budget.log.last == reservation.taken_at else budget.log.last
+        budget.log = StartLog(buckets, last)
 
-    def latest_for_number(self, number_hash: str) -> str | None:
+    def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
         budget = self.budgets.get(("number", number_hash))
-        return budget.latest_id if budget else None
+        latest = budget.latest.get(owner_hash) if budget else None
+        return latest.id if latest else None
 
-    def create(self, record: VerificationRecord, *, supersedes: str | None) -> None:
+    def create(self, record: VerificationRecord, *, replaces: Latest | None) -> Latest | None:
         if record.id in self.records:
             raise InternalError()  # DynamoDB's put is conditional on a new id
         self.records[record.id] = record
         budget = self.budgets.setdefault(("number", record.number_hash), Budget())
-        budget.latest_id, budget.latest_has_task_token = record.id, record.task_token is not None
-        superseded = self.records.get(supersedes or "")
-        if superseded is not None and superseded.id != record.id and superseded.status is Status.PENDING:
-            self.records[superseded.id] = replace(superseded, status=Status.ABORTED, reason="Superseded")
+        # What the owner's pointer holds now wins over what the caller expected (overlapping starts).
+        current = budget.latest.get(record.owner_hash)
+        budget.latest[record.owner_hash] = Latest(record.id, record.task_token is not None)
+        replaced = self.records.get(current.id) if current is not None and current.id != record.id else None
+        if replaced is None or replaced.status is not Status.PENDING:
+            return None
+        self.records[replaced.id] = replace(replaced, status=Status.ABORTED, reason="Superseded")
+        return current
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         return self.records.get(verification_id)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from phone_verification import api, runtime
-from phone_verification.commands import ANONYMOUS, InvalidRequest, report_command, verification_id
+from phone_verification.commands import InvalidRequest, direct_owner, report_command, verification_id
 from phone_verification.responses import verification_body
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def status(request: api.Request) -> api.Response:
 def report_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidRequest("The input must be a JSON object.", unreadable=True)
-    owner = event.get("owner")
-    owner = owner if isinstance(owner, str) and owner else ANONYMOUS
+    owner = direct_owner(event.get("owner"))
     service = runtime.current().service
     if "code" not in event and "cli" not in event:
         return verification_body(service.status(verification_id(event.get("id")), owner))

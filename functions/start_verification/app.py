@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from phone_verification import api, runtime
-from phone_verification.commands import ANONYMOUS, start_command
+from phone_verification.commands import direct_owner, start_command
 from phone_verification.responses import verification_body
 
 if TYPE_CHECKING:
@@ -36,12 +36,12 @@ def start_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, 
     # A Step Functions task (lambda:invoke.waitForTaskToken) passes $$.Task.Token as taskToken: the
     # verification resumes it when it ends.
     fields = event if isinstance(event, Mapping) else {}
-    owner = fields.get("owner")
     command = start_command(
         event,
-        owner=owner if isinstance(owner, str) and owner else ANONYMOUS,
+        owner=direct_owner(fields.get("owner")),
         idempotency_key_value=fields.get("idempotencyKey"),
         task_token=fields.get("taskToken"),
+        direct=True,
     )
     deps = runtime.current()
     return verification_body(deps.service.start_once(command, deps.replays(context)).verification)

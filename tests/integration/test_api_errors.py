@@ -87,22 +87,28 @@ class TestErrorTableOverHttp:
         product.advance(10)
         refused = product.start()
         problem(refused, 429, "rate_limited", retry_after=True)
-        assert refused.headers["Retry-After"] == "20"
+        # The number's limit is shared by every caller: Retry-After is the gap itself, not the rest of it,
+        # which would tell a caller when someone else started for the number.
+        assert refused.headers["Retry-After"] == "30"
         assert len(product.sinch_requests("start")) == 1
         assert product.start(OTHER_NUMBER).status_code == 201  # the limit is per number
+        product.advance(20)
+        assert product.start().status_code == 201
 
     def test_rate_limited_429_with_retry_after_for_the_window(self, product: Product) -> None:
-        """Five starts per number per 600 s: the sixth waits until the window that began with the first
-        is over, and then a start works again."""
+        """Five starts per number in any 600 s: the sixth waits until the first is 600 s old, and then
+        one start, and only one, works again (a fixed window would let five more through at once)."""
         product.freeze()
         for _ in range(5):
             product.started()
             product.advance(31)
         refused = product.start()
         problem(refused, 429, "rate_limited", retry_after=True)
-        assert refused.headers["Retry-After"] == str(600 - 5 * 31)
+        assert refused.headers["Retry-After"] == "600"  # the window itself: nothing about others' starts
         product.advance(600 - 5 * 31)
         assert product.start().status_code == 201
+        product.advance(30)
+        problem(product.start(), 429, "rate_limited", retry_after=True)
 
     def test_destination_denied_403_for_a_premium_rate_number(self, product: Product) -> None:
         body = problem(product.start(PREMIUM_RATE), 403, "destination_denied")

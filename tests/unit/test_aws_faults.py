@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from phone_verification.errors import InternalError, ServiceUnavailable
+from phone_verification.limits import Limit
 from phone_verification.model import Method, Status, VerificationRecord
 from phone_verification.settings import ConfigurationError
 from phone_verification.sinch_secret import SecretsManagerCredentials
@@ -51,7 +52,7 @@ class TestDynamoDB:
         with Stubber(client) as stub:
             stub.add_client_error("update_item", service_error_code=code, http_status_code=400)
             with pytest.raises(ServiceUnavailable) as caught:
-                store.reserve("number", "h", now=1000, max_starts=5, window=600, min_gap=30)
+                store.reserve("number", "h", now=1000, limit=Limit(5, 600, 30))
             stub.assert_no_pending_responses()
         assert caught.value.retry_after == 1
 
@@ -74,7 +75,7 @@ class TestDynamoDB:
                 modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
             )
             with pytest.raises(ServiceUnavailable):
-                store.create(RECORD, supersedes=None)
+                store.create(RECORD, replaces=None)
             stub.assert_no_pending_responses()
 
     def test_a_validation_error_is_an_internal_error(self) -> None:

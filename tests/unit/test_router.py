@@ -65,8 +65,37 @@ def test_a_path_parameter_is_one_segment_so_number_routes_do_not_reach_the_id_ro
         path_parameters={"phoneNumber": "+46700000001"},
     )
     assert body(resolve(event)) == {"number": "+46700000001"}
-    nested = http_event("GET", "/verifications/{id}", "/verifications/a/b", path_parameters={"id": "a"})
+    # Behind a catch-all route API Gateway matched nothing itself: the path is matched here.
+    nested = http_event("GET", "$default", "/verifications/a/b")
+    nested["routeKey"] = "$default"
     assert body(resolve(nested))["code"] == "not_found"
+    caught = http_event("GET", "$default", "/verifications/v1")
+    caught["routeKey"] = "$default"
+    assert body(resolve(caught)) == {"id": "v1", "via": "status"}
+
+
+@pytest.mark.parametrize("base_path", ["/v1", "/phone/v2", "/prod"])
+def test_behind_a_custom_domains_base_path_the_route_api_gateway_matched_is_used(base_path: str) -> None:
+    """A custom domain's API mapping keeps its base path in the raw path (HTTP API) and the path (REST
+    API); the route API Gateway matched (``routeKey``, ``resource``) does not have it."""
+    path = f"{base_path}/verifications/v1"
+    http = http_event("GET", "/verifications/{id}", path, path_parameters={"id": "v1"})
+    assert body(resolve(http)) == {"id": "v1", "via": "status"}
+    rest = rest_event("GET", path, resource="/verifications/{id}", pathParameters={"id": "v1"})
+    assert body(resolve(rest)) == {"id": "v1", "via": "status"}
+    number = rest_event(
+        "PUT",
+        f"{base_path}/verifications/number/%2B46700000001",
+        resource="/verifications/number/{phoneNumber}",
+        pathParameters={"phoneNumber": "%2B46700000001"},
+    )
+    assert body(resolve(number)) == {"number": "+46700000001"}
+
+
+def test_a_route_for_any_method_is_resolved_by_the_requests_method() -> None:
+    event = http_event("GET", "/verifications/{id}", "/verifications/v1", path_parameters={"id": "v1"})
+    event["routeKey"] = "ANY /verifications/{id}"
+    assert body(resolve(event)) == {"id": "v1", "via": "status"}
 
 
 def test_a_named_stage_in_the_raw_path_is_not_part_of_the_route() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from phone_verification.commands import ReportCommand, StartCommand
+from phone_verification.commands import ReportCommand, StartCommand, report_command
 from phone_verification.errors import (
     AlreadyVerified,
     DestinationDenied,
@@ -42,7 +42,9 @@ def start(world: World, number: str = NUMBER, **fields: Any) -> str:
 def report(
     world: World, verification_id: str, *, code: str | None = None, cli: str | None = None, **fields: Any
 ) -> Verification:
-    return world.service.report(ReportCommand(verification_id=verification_id, code=code, cli=cli, **fields))
+    """A report as the handlers make it: the body validated and normalised by ``report_command``."""
+    body = {"code": code} if cli is None else {"cli": cli}
+    return world.service.report(report_command(body, verification=verification_id, **fields))
 
 
 class TestSmsWithServiceCode:
@@ -152,19 +154,29 @@ class TestStartLimits:
     def test_second_start_within_30_seconds_is_rate_limited(self, world: World) -> None:
         start(world)
         world.clock.now += 10
-        with pytest.raises(RateLimited) as caught:
+        with pytest.raises(RateLimited, match="this number") as caught:
             start(world)
-        assert caught.value.retry_after == 20
+        # The number's limit is shared by every caller: its Retry-After is the gap itself, not the rest
+        # of it, which would tell a caller when someone else started.
+        assert caught.value.retry_after == 30
+        world.clock.now += 20
+        start(world)
 
-    def test_sixth_start_in_the_window_waits_for_the_window(self, world: World) -> None:
+    def test_sixth_start_in_the_window_waits_until_the_first_leaves_it(self, world: World) -> None:
         for _ in range(5):
             start(world)
             world.clock.now += 30
         with pytest.raises(RateLimited) as caught:
             start(world)
-        assert caught.value.retry_after == 600 - 150
-        world.clock.now += 600 - 150
+        assert caught.value.retry_after == 600  # the window itself, for the same reason
+        world.clock.now += 600 - 150 - 1
+        with pytest.raises(RateLimited):
+            start(world)
+        world.clock.now += 1  # the first start is now 600 s old: one slot, and only one, is free
         start(world)
+        world.clock.now += 29
+        with pytest.raises(RateLimited):
+            start(world)
 
     def test_other_numbers_are_not_affected(self, world: World) -> None:
         start(world)
@@ -282,3 +294,56 @@ class TestSinchDecides:
             report(world, denied, code="1111")
         with pytest.raises(DestinationDenied):
             report(world, denied, code="1111")
+
+
+A = "iam:arn:aws:iam::1:role/a"
+B = "iam:arn:aws:iam::1:role/b"
+
+
+class TestTenancy:
+    def test_another_owners_start_for_the_number_leaves_mine_pending_and_working(self, world: World) -> None:
+        # Given A's verification for a number
+        mine = start(world, owner=A)
+        my_code = world.sent_code()
+        # When B starts one for the same number (after the number's gap)
+        world.clock.now += 31
+        theirs = start(world, owner=B)
+        their_code = world.sent_code()
+        # Then both stay pending, and each owner's code verifies their own
+        assert world.service.status(mine, A).status == "PENDING"
+        assert report(world, mine, code=my_code, owner=A).status == "SUCCESSFUL"
+        assert report(world, theirs, code=their_code, owner=B).status == "SUCCESSFUL"
+
+    def test_report_by_number_reaches_only_the_callers_own_verification(self, world: World) -> None:
+        # Given A's verification for a number, and B's for the same number after it
+        start(world, owner=A)
+        my_code = world.sent_code()
+        world.clock.now += 31
+        start(world, owner=B)
+        # When A reports by number, then A's own (not the number's latest) is reached
+        mine = world.service.report(report_command({"code": my_code}, owner=A, phone_number=NUMBER))
+        assert mine.status == "SUCCESSFUL"
+        # And a third caller, who has none, is told what a number without verifications is told
+        with pytest.raises(VerificationNotFound) as stranger:
+            world.service.report(report_command({"code": my_code}, owner="jwt:x:c", phone_number=NUMBER))
+        with pytest.raises(VerificationNotFound) as nobody:
+            world.service.report(
+                report_command({"code": my_code}, owner="jwt:x:c", phone_number=OTHER_NUMBER)
+            )
+        assert stranger.value.detail == nobody.value.detail
+
+    def test_a_malformed_report_by_number_is_refused_before_anything_is_looked_up(self, world: World) -> None:
+        start(world, owner=A)
+        with pytest.raises(InvalidRequest):
+            report_command({"code": "!"}, owner=B, phone_number=NUMBER)
+        with pytest.raises(InvalidRequest):
+            report_command({"code": "!"}, owner=B, phone_number=OTHER_NUMBER)
+
+    @pytest.mark.parametrize("typed", ["{c}\n", "\t{c}", "{c3}\u00a0{c_3}", "{c}\r\n", " {c3} {c_3} "])
+    def test_the_right_code_with_whitespace_pasted_around_it_is_the_right_code(
+        self, world: World, typed: str
+    ) -> None:
+        verification = start(world)
+        code = world.sent_code()
+        answer = report(world, verification, code=typed.format(c=code, c3=code[:3], c_3=code[3:]))
+        assert (answer.status, answer.attempts_remaining) == ("SUCCESSFUL", 0)

@@ -4,6 +4,7 @@ lets the use-case tests trust the fake."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from phone_verification.errors import InternalError, RateLimited
+from phone_verification.errors import InternalError
+from phone_verification.limits import Limit, LimitReached
 from phone_verification.model import Method, Status, VerificationRecord
-from phone_verification.ports import ConditionFailed, StartReservation, Store
+from phone_verification.ports import ConditionFailed, Latest, StartReservation, Store
 from phone_verification.store import RETENTION_SECONDS, VerificationStore
 from tests.fakes import TABLE, make_table
 from tests.memory_store import InMemoryStore
@@ -54,59 +56,76 @@ def store(request: pytest.FixtureRequest) -> Store:
     return VerificationStore(TABLE, request.getfixturevalue("dynamodb"))
 
 
-def reserve(store: Store, now: int, *, key: str = NUMBER, max_starts: int = 3) -> StartReservation:
-    return store.reserve("number", key, now=now, max_starts=max_starts, window=600, min_gap=30, keep_for=600)
+def reserve(
+    store: Store, now: int, *, key: str = NUMBER, max_starts: int = 3, owner: str = OWNER
+) -> StartReservation:
+    limit = Limit(max_starts, 600, 30)
+    return store.reserve("number", key, now=now, limit=limit, keep_for=600, owner_hash=owner)
 
 
-def refused_for(store: Store, now: int, **limits: Any) -> int:
-    """The seconds a refused reservation says to wait."""
-    with pytest.raises(RateLimited) as caught:
+def refused_for(store: Store, now: int, **limits: Any) -> tuple[str, int]:
+    """Which rule refuses a reservation, and the seconds it says to wait."""
+    with pytest.raises(LimitReached) as caught:
         reserve(store, now, **limits)
-    assert caught.value.retry_after is not None
-    return caught.value.retry_after
+    return caught.value.rule, caught.value.wait
 
 
 def created(store: Store, verification_id: str = "v1", **fields: Any) -> VerificationRecord:
     record = replace(RECORD, id=verification_id, **fields)
-    store.create(record, supersedes=store.latest_for_number(record.number_hash))
+    latest = store.latest_for_number(record.number_hash, record.owner_hash)
+    store.create(record, replaces=Latest(latest) if latest else None)
     return record
 
 
 class TestReserve:
-    def test_the_first_start_opens_a_window_with_nothing_before_it(self, store: Store) -> None:
-        assert reserve(store, NOW) == StartReservation("number", NUMBER, NOW, None, None, False)
+    def test_the_first_start_has_nothing_before_it(self, store: Store) -> None:
+        assert reserve(store, NOW) == StartReservation("number", NUMBER, NOW, NOW, None, None)
 
-    def test_a_full_window_waits_until_it_ends(self, store: Store) -> None:
+    def test_a_full_window_waits_until_its_oldest_start_leaves_it(self, store: Store) -> None:
         # Given three starts, 30 s apart, in a window of 600 s
         for offset in (0, 30, 60):
             reserve(store, NOW + offset)
-        # When a fourth comes at +100 s, then it waits for the window's end
-        assert refused_for(store, NOW + 100) == 500
+        # When a fourth comes at +100 s, then it waits until the first is 600 s old
+        assert refused_for(store, NOW + 100) == ("window", 500)
 
     def test_a_start_inside_the_gap_waits_for_the_rest_of_it(self, store: Store) -> None:
         reserve(store, NOW)
-        assert refused_for(store, NOW + 10) == 20
+        assert refused_for(store, NOW + 10) == ("gap", 20)
 
-    def test_a_new_window_opens_when_the_old_one_ends(self, store: Store) -> None:
-        # Given a full window
+    def test_the_window_slides_so_no_window_of_its_length_holds_more(self, store: Store) -> None:
+        # Given a full window: starts at 0, 30 and 60 s
         for offset in (0, 30, 60):
             reserve(store, NOW + offset)
-        # When the window has ended, then starts count afresh: three more, then the new window is full
+        # When the first start leaves the window (at 600 s), one more fits, and no more until the second
+        # leaves (at 630 s): a fixed window would have let three more through at once
         assert reserve(store, NOW + 600).previous_start == NOW + 60
+        assert refused_for(store, NOW + 629) == ("window", 1)
         reserve(store, NOW + 630)
+        assert refused_for(store, NOW + 659) == ("window", 1)
         reserve(store, NOW + 660)
-        assert refused_for(store, NOW + 700) == 500
+        assert refused_for(store, NOW + 700) == ("window", 500)
 
-    def test_budgets_are_counted_per_kind_and_key(self, store: Store) -> None:
+    def test_a_large_limit_counts_in_coarser_buckets_and_never_lets_more_through(self, store: Store) -> None:
+        # Given a limit of 100 per hour, counted per minute, full: a start every 30 s from a minute's start
+        limit, minute = Limit(100, 3600), NOW - NOW % 60
+        for second in range(0, 100 * 30, 30):
+            store.reserve("caller", "busy", now=minute + second, limit=limit)
+        # When the first start is an hour old, its minute still counts until all of that minute is
+        with pytest.raises(LimitReached) as caught:
+            store.reserve("caller", "busy", now=minute + 3600, limit=limit)
+        assert caught.value.wait == 59
+        store.reserve("caller", "busy", now=minute + 3659, limit=limit)
+
+    def test_limits_are_counted_per_kind_and_key(self, store: Store) -> None:
         reserve(store, NOW, max_starts=1)
         reserve(store, NOW + 30, key="other-number", max_starts=1)
-        store.reserve("caller", NUMBER, now=NOW + 30, max_starts=1, window=600)
-        assert refused_for(store, NOW + 30, max_starts=1) == 570
+        store.reserve("caller", NUMBER, now=NOW + 30, limit=Limit(1, 600))
+        assert refused_for(store, NOW + 30, max_starts=1) == ("window", 570)
 
     def test_a_released_slot_can_be_taken_again_without_a_gap(self, store: Store) -> None:
         # Given the window's only slot, taken by a start that sent nothing
         taken = reserve(store, NOW, max_starts=1)
-        # When it is released, then the next start needs neither a new window nor the gap
+        # When it is released, then the next start needs neither a free slot nor the gap
         store.release(taken)
         assert reserve(store, NOW + 1, max_starts=1).previous_start is None
 
@@ -115,54 +134,77 @@ class TestReserve:
         store.release(reserve(store, NOW + 30))
         assert reserve(store, NOW + 40).previous_start == NOW
 
-    def test_a_release_after_a_later_start_gives_nothing_back(self, store: Store) -> None:
+    def test_a_release_after_a_later_start_gives_the_slot_but_not_the_gap_back(self, store: Store) -> None:
         first = reserve(store, NOW, max_starts=2)
         reserve(store, NOW + 30, max_starts=2)
         store.release(first)
-        assert refused_for(store, NOW + 60, max_starts=2) == 540
+        assert refused_for(store, NOW + 40, max_starts=2) == ("gap", 20)
+        assert reserve(store, NOW + 60, max_starts=2).previous_start == NOW + 30
 
-    def test_the_reservation_names_the_numbers_latest_verification(self, store: Store) -> None:
+    def test_the_reservation_names_the_owners_latest_verification_only(self, store: Store) -> None:
         # Given a verification whose workflow waits on a task token
         reserve(store, NOW)
         created(store, task_token=TOKEN)
-        # When the number starts again, then the reservation names it and its waiting workflow
+        # When its owner starts again, then the reservation names it and its waiting workflow
         again = reserve(store, NOW + 30)
-        assert (again.previous_id, again.previous_has_task_token) == ("v1", True)
+        assert again.previous == Latest("v1", True)
         assert again.previous_start == NOW
+        # And when another owner starts for the number, nothing of the first owner's is named
+        assert reserve(store, NOW + 60, owner="someone-else").previous is None
 
 
 class TestCreate:
-    def test_a_created_verification_is_the_numbers_latest(self, store: Store) -> None:
+    def test_a_created_verification_is_its_owners_latest_for_the_number(self, store: Store) -> None:
         record = created(store)
         assert store.get("v1") == record
-        assert store.latest_for_number(NUMBER) == "v1"
+        assert store.latest_for_number(NUMBER, OWNER) == "v1"
+        assert store.latest_for_number(NUMBER, "someone-else") is None
         assert store.get("v2") is None
-        assert store.latest_for_number("other-number") is None
+        assert store.latest_for_number("other-number", OWNER) is None
 
-    def test_a_new_verification_aborts_the_pending_one_it_supersedes(self, store: Store) -> None:
-        created(store, "v1")
-        newer = created(store, "v2")
+    def test_a_new_verification_aborts_the_pending_one_it_replaces(self, store: Store) -> None:
+        created(store, "v1", task_token=TOKEN)
+        newer = replace(RECORD, id="v2")
+        replaced = store.create(newer, replaces=Latest("v1", True))
         old = store.get("v1")
         assert old is not None
         assert (old.status, old.reason) == (Status.ABORTED, "Superseded")
+        assert replaced == Latest("v1", True)
         assert store.get("v2") == newer
-        assert store.latest_for_number(NUMBER) == "v2"
+        assert store.latest_for_number(NUMBER, OWNER) == "v2"
+
+    def test_another_owners_verification_for_the_number_is_left_alone(self, store: Store) -> None:
+        mine = created(store, "v1")
+        theirs = created(store, "v2", owner_hash="someone-else")
+        assert store.get("v1") == mine
+        assert store.get("v2") == theirs
+        assert (store.latest_for_number(NUMBER, OWNER), store.latest_for_number(NUMBER, "someone-else")) == (
+            "v1",
+            "v2",
+        )
+
+    def test_overlapping_starts_leave_one_pending_and_the_pointer_at_it(self, store: Store) -> None:
+        # Given two starts of one owner that both saw v1 as the latest
+        created(store, "v1")
+        store.create(replace(RECORD, id="v2"), replaces=Latest("v1"))
+        # When the slower one is stored last, then it replaces the one the pointer has moved to
+        replaced = store.create(replace(RECORD, id="v3"), replaces=Latest("v1"))
+        statuses = {vid: record.status for vid in ("v1", "v2", "v3") if (record := store.get(vid))}
+        assert statuses == {"v1": Status.ABORTED, "v2": Status.ABORTED, "v3": Status.PENDING}
+        assert replaced == Latest("v2")
+        assert store.latest_for_number(NUMBER, OWNER) == "v3"
 
     def test_a_finished_verification_stays_as_it_ended(self, store: Store) -> None:
         created(store, "v1")
         verified = store.succeed_if_matches("v1", secret_hash=SECRET, owner_hash=OWNER, now=NOW)
-        created(store, "v2")
+        assert store.create(replace(RECORD, id="v2"), replaces=Latest("v1")) is None
         assert store.get("v1") == verified
-        assert store.latest_for_number(NUMBER) == "v2"
-
-    def test_superseding_a_verification_that_is_gone_still_creates(self, store: Store) -> None:
-        store.create(RECORD, supersedes="gone")
-        assert store.get("v1") == RECORD
+        assert store.latest_for_number(NUMBER, OWNER) == "v2"
 
     def test_an_id_is_created_once(self, store: Store) -> None:
         created(store)
         with pytest.raises(InternalError):
-            store.create(replace(RECORD, owner_hash="someone-else"), supersedes=None)
+            store.create(replace(RECORD, owner_hash="someone-else"), replaces=None)
         assert store.get("v1") == RECORD
 
 
@@ -322,10 +364,90 @@ class TestAtRest:
         }
         assert items[f"number#{NUMBER}"] == {
             "pk": {"S": f"number#{NUMBER}"},
-            "windowStart": {"N": str(NOW)},
-            "starts": {"N": "1"},
+            "log": {"M": {str(NOW): {"N": "1"}}},
             "lastStart": {"N": str(NOW)},
+            "version": {"N": "1"},
             "ttl": {"N": str(NOW + 600 + RETENTION_SECONDS)},
-            "latestId": {"S": "v1"},
-            "latestHasTaskToken": {"BOOL": True},
+            f"latest:{OWNER}": {"S": "v1"},
+            f"waits:{OWNER}": {"BOOL": True},
         }
+
+
+class Serialised:
+    """moto's in-process DynamoDB, one request at a time: like DynamoDB, and unlike moto on parallel
+    threads, a conditional write is then atomic (as ``local_stack.emulator`` makes moto's server)."""
+
+    lock = threading.Lock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def serialised(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return call(*args, **kwargs)
+
+        return serialised
+
+
+class TestConcurrency:
+    """The DynamoDB store under racing starts: the version condition, not a read, decides."""
+
+    def test_racing_starts_from_many_environments_never_exceed_the_limit(self, dynamodb: Any) -> None:
+        # Given eight Lambda environments (each its own store, with its own memory of the log)
+        client: Any = Serialised(dynamodb)
+        stores = [VerificationStore(TABLE, client) for _ in range(8)]
+        limit, taken, refused = Limit(5, 600), [], []
+
+        def start(store: VerificationStore) -> None:
+            try:
+                taken.append(store.reserve("number", NUMBER, now=NOW, limit=limit))
+            except LimitReached as reached:
+                refused.append(reached.rule)
+
+        # When all of them start for one number at once, twice over
+        for _ in range(2):
+            threads = [threading.Thread(target=start, args=(store,)) for store in stores]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        # Then exactly five starts got through, and every other was refused
+        assert len(taken) == 5
+        assert len(refused) == 11
+        assert set(refused) <= {"window", "contention"}
+
+    def test_an_environment_that_remembers_an_old_log_decides_on_the_current_one(self, dynamodb: Any) -> None:
+        # Given two environments, the first of which saw the log when it had one start
+        first, second = VerificationStore(TABLE, dynamodb), VerificationStore(TABLE, dynamodb)
+        limit = Limit(2, 600)
+        first.reserve("caller", "backend", now=NOW, limit=limit)
+        # When the second takes the last slot, the first's memory is out of date
+        second.reserve("caller", "backend", now=NOW + 1, limit=limit)
+        # Then the first is refused on the log as it is, and after a release elsewhere it is let through
+        with pytest.raises(LimitReached):
+            first.reserve("caller", "backend", now=NOW + 2, limit=limit)
+        second.release(second.reserve("caller", "other", now=NOW + 2, limit=limit))
+        taken = second.reserve("caller", "backend-2", now=NOW + 3, limit=limit)
+        assert taken.previous_start is None
+
+    def test_a_log_kept_in_fixed_windows_by_an_earlier_release_counts_in_full(self, dynamodb: Any) -> None:
+        # Given a number item as the fixed-window release wrote it: a full window of 3
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": {"S": f"number#{NUMBER}"},
+                "windowStart": {"N": str(NOW - 500)},
+                "starts": {"N": "3"},
+                "lastStart": {"N": str(NOW - 100)},
+            },
+        )
+        store = VerificationStore(TABLE, dynamodb)
+        # When a start comes, then the three count as the last start's, the strictest reading
+        with pytest.raises(LimitReached) as caught:
+            reserve(store, NOW)
+        assert (caught.value.rule, caught.value.wait) == ("window", 500)
+        assert reserve(store, NOW + 500).previous_start == NOW - 100

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from .commands import ANONYMOUS
-from .errors import InternalError, InvalidRequest, VerificationError, VerificationNotFound
+from .errors import InternalError, InvalidRequest, UnidentifiedCaller, VerificationError, VerificationNotFound
 from .observability import logger, metrics, tracer
 from .settings import ConfigurationError
 
@@ -77,14 +77,24 @@ class Request:
     event: Mapping[str, Any]
     context: LambdaContext
     headers: Mapping[str, str]  # names in lower case: HTTP header names are case-insensitive
+    # API Gateway's path parameters, or the router's own when it matched the path (a catch-all route).
+    path_parameters: Mapping[str, Any]
 
     @classmethod
-    def of(cls, event: Mapping[str, Any], context: LambdaContext) -> Request:
+    def of(
+        cls,
+        event: Mapping[str, Any],
+        context: LambdaContext,
+        path_parameters: Mapping[str, Any] | None = None,
+    ) -> Request:
         raw = event.get("headers")
         headers = (
             {str(name).lower(): value for name, value in raw.items()} if isinstance(raw, Mapping) else {}
         )
-        return cls(event, context, headers)
+        if path_parameters is None:
+            given = event.get("pathParameters")
+            path_parameters = given if isinstance(given, Mapping) else {}
+        return cls(event, context, headers, path_parameters)
 
 
 RouteHandler = Callable[[Request], Response]
@@ -123,24 +133,59 @@ class Router:
         return self.route("PUT", path)
 
     def find(self, method: str, path: str) -> RouteHandler | None:
+        found = self.match(method, path)
+        return found[0] if found else None
+
+    def match(self, method: str, path: str) -> tuple[RouteHandler, dict[str, str]] | None:
+        """The route for a path, with its parameters."""
         for route_method, _, pattern, handler in self._routes:
-            if route_method == method and pattern.match(path):
+            matched = pattern.match(path) if route_method == method else None
+            if matched:
+                return handler, matched.groupdict()
+        return None
+
+    def find_route(self, method: str, template: str) -> RouteHandler | None:
+        for route_method, route_path, _, handler in self._routes:
+            if route_method == method and route_path == template:
                 return handler
         return None
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         rest_api = event.get("version") != "2.0"
-        method, path = _method_and_path(event, rest_api)
-        handler = self.find(method, path)
+        method, template = _method_and_route(event, rest_api)
+        parameters: dict[str, str] | None = None
+        if template is not None:
+            handler = self.find_route(method, template)
+        else:
+            found = self.match(*_method_and_path(event, rest_api))
+            handler, parameters = found if found else (None, None)
         try:
             if handler is None:
                 raise VerificationNotFound("No such route.")
-            response = handler(Request.of(event, context))
+            response = handler(Request.of(event, context, parameters))
         except VerificationError as error:
             response = problem(error)
         except Exception as error:
             response = _unexpected(error)
         return response.to_event(rest_api)
+
+
+def _method_and_route(event: Mapping[str, Any], rest_api: bool) -> tuple[str, str | None]:
+    """The method and the route template API Gateway matched: ``routeKey`` (HTTP API) or ``resource``
+    (REST API). They hold whatever the request's path was, so routing does not depend on a custom domain's
+    base path mapping (``/v1/verifications/...``) or a stage. None for a catch-all route (``$default``,
+    ``{proxy+}``), which leaves the path to match."""
+    if rest_api:
+        method, template = event.get("httpMethod"), event.get("resource")
+    else:
+        route_key = event.get("routeKey")
+        method, _, template = route_key.partition(" ") if isinstance(route_key, str) else ("", "", None)
+        if method == "ANY":  # a route for every method: the request's own is in the context
+            method = _method_and_path(event, rest_api)[0]
+    method = method.upper() if isinstance(method, str) else ""
+    if not isinstance(template, str) or not template.startswith("/") or "+}" in template:
+        return method, None
+    return method, template
 
 
 def _method_and_path(event: Mapping[str, Any], rest_api: bool) -> tuple[str, str]:
@@ -169,6 +214,7 @@ HTTP_STATUS: Mapping[str, int] = {
     "too_many_attempts": 429,
     "rate_limited": 429,
     "destination_denied": 403,
+    "unidentified_caller": 403,
     "provider_rejected": 422,
     "provider_unavailable": 503,
     "unavailable": 503,
@@ -224,13 +270,16 @@ def read_json(request: Request) -> object:
         raise InvalidRequest("The body is too large.", unreadable=True)
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers malformed JSON and undecodable bytes, and also an integer of more digits than
+        # Python converts (sys.get_int_max_str_digits(), 4300 by default), which json.loads refuses
+        # with a plain ValueError.
         raise InvalidRequest("The body is not valid JSON.", unreadable=True) from None
 
 
 def path_parameter(request: Request, name: str) -> str:
     # HTTP API passes path parameters decoded; REST API and raw paths may still carry %2B for '+'.
-    value = (request.event.get("pathParameters") or {}).get(name)
+    value = request.path_parameters.get(name)
     if not isinstance(value, str):
         raise VerificationNotFound()
     return unquote(value)
@@ -240,19 +289,33 @@ def caller(request: Request) -> str:
     """Who is calling, as the API's authorizer established it; verifications belong to their starter.
 
     An assumed role's session name is dropped, so every instance of a backend running under one role is
-    the same caller.
+    the same caller. Without an authorizer (``ApiAuth=NONE``) every caller is the anonymous one. With one
+    whose result names nobody (a JWT without ``sub``, a custom authorizer) the caller is refused: treating
+    it as anonymous would hand it every verification started without an owner.
     """
     context: Mapping[str, Any] = request.event.get("requestContext") or {}
     authorizer: Mapping[str, Any] = context.get("authorizer") or {}
-    claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
-    if isinstance(claims, Mapping) and claims.get("sub"):
-        return f"jwt:{claims.get('iss', '')}:{claims['sub']}"
-    arn = (authorizer.get("iam") or {}).get("userArn") or (context.get("identity") or {}).get("userArn")
+    identity: Mapping[str, Any] = context.get("identity") or {}
+    if "jwt" in authorizer or "claims" in authorizer:  # HTTP API JWT, REST API Cognito authorizers
+        return _jwt_caller(authorizer)
+    arn = (authorizer.get("iam") or {}).get("userArn") or identity.get("userArn")
     if isinstance(arn, str) and arn:
         if ":assumed-role/" in arn:
             arn = arn.rsplit("/", 1)[0]
         return f"iam:{arn}"
+    if authorizer or identity.get("accessKey"):
+        # An IAM authorizer without a principal, or an authorizer of a kind this package does not read.
+        raise UnidentifiedCaller()
     return ANONYMOUS
+
+
+def _jwt_caller(authorizer: Mapping[str, Any]) -> str:
+    jwt = authorizer.get("jwt")
+    claims = jwt.get("claims") if isinstance(jwt, Mapping) else authorizer.get("claims")
+    sub = claims.get("sub") if isinstance(claims, Mapping) else None
+    if not isinstance(claims, Mapping) or not isinstance(sub, str) or not sub:
+        raise UnidentifiedCaller()
+    return f"jwt:{claims.get('iss', '')}:{sub}"
 
 
 def rate_key(request: Request) -> str | None:

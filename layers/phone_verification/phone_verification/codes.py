@@ -16,8 +16,19 @@ from .errors import InvalidRequest
 # Sinch's limit for a caller-chosen SMS code (40001: "Maximum 10 characters. Valid characters: A-Z, a-z,
 # 0-9, '-'"), with a floor of 4 so a chosen code is not trivially guessable within the attempt limit.
 _CODE_PATTERN = re.compile(r"[A-Za-z0-9-]{4,10}")
-_REPORTED_PATTERN = re.compile(r"[A-Za-z0-9 -]{1,32}")
-_CLI_PATTERN = re.compile(r"\+?[0-9 ()-]{4,32}")
+# What users paste around and inside a code they were sent: spaces, tabs, line breaks, and the no-break,
+# figure and thin spaces of formatted text. Listed, not ``\s``: Python's and JSON Schema's ``\s`` differ,
+# and the OpenAPI document publishes these patterns as they are.
+_SPACE_CHARS = r"\t\n\r \u00a0\u2007\u2009\u202f"
+_SPACE = f"[{_SPACE_CHARS}]"
+_SPACES = re.compile(_SPACE)
+# A reported code: 1-32 letters, digits or '-', with any of those spaces around and between them.
+_REPORTED_PATTERN = re.compile(rf"{_SPACE}*[A-Za-z0-9-](?:{_SPACE}*[A-Za-z0-9-]){{0,31}}{_SPACE}*")
+# A flashcall CLI: the 4-15 digits of the calling number (E.164 has at most 15), optionally after '+',
+# written with any of those spaces, parentheses or '-' between them.
+_CLI_SEPARATOR = f"[{_SPACE_CHARS}()-]"
+_CLI_PATTERN = re.compile(rf"{_SPACE}*\+?(?:{_CLI_SEPARATOR}*[0-9]){{4,15}}{_CLI_SEPARATOR}*")
+MAX_REPORTED_LENGTH = 64
 
 
 def generate(length: int) -> str:
@@ -33,20 +44,22 @@ def chosen_code(value: object) -> str:
 
 
 def reported_code(value: object) -> str:
-    """The code as the user typed it, normalised: spaces dropped, letters compared case-insensitively."""
-    if not isinstance(value, str) or not _REPORTED_PATTERN.fullmatch(value.strip()):
+    """The code as the user typed it, normalised: spaces of every kind dropped, letters in upper case
+    (codes are compared case-insensitively)."""
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_REPORTED_LENGTH
+        or not _REPORTED_PATTERN.fullmatch(value)
+    ):
         raise InvalidRequest("code must be the code the user received.")
-    return value.replace(" ", "").upper()
+    return _SPACES.sub("", value).upper()
 
 
 def reported_cli(value: object) -> str:
-    """A flashcall CLI as the digits of the calling number."""
-    if not isinstance(value, str) or not _CLI_PATTERN.fullmatch(value.strip()):
+    """A flashcall CLI as '+' and the digits of the calling number."""
+    if not isinstance(value, str) or len(value) > MAX_REPORTED_LENGTH or not _CLI_PATTERN.fullmatch(value):
         raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
-    digits = "".join(ch for ch in value if ch.isdigit())
-    if len(digits) < 4:
-        raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
-    return "+" + digits
+    return "+" + "".join(ch for ch in value if "0" <= ch <= "9")
 
 
 class Hasher:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import codes
 from .errors import InvalidRequest, VerificationNotFound
 from .model import Method
 
@@ -20,7 +21,14 @@ _LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 # Sinch puts the reference in a URL path segment; unreserved characters keep it unambiguous there.
 _REFERENCE = re.compile(r"[A-Za-z0-9._~-]{1,100}")
 _ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+# An HTTP header's value: visible ASCII.
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Text a direct caller names (an owner, an idempotency key such as a Step Functions execution id, whose
+# name may be in any script): no control characters, and no lone surrogates, which JSON can carry but
+# UTF-8 (DynamoDB, hashing, logs) cannot.
+_DIRECT_TEXT = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,256}")
+# Step Functions task tokens are opaque visible ASCII.
+_TASK_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
 ANONYMOUS = "anonymous"
 
 
@@ -44,6 +52,9 @@ class StartCommand:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportCommand:
+    """A report, validated and normalised by ``report_command``: ``code`` or ``cli`` as the service
+    compares it (``codes.reported_code`` / ``codes.reported_cli``)."""
+
     verification_id: str | None = None
     phone_number: str | None = None
     code: str | None = None
@@ -77,11 +88,26 @@ def verification_id(value: object) -> str:
 
 
 def idempotency_key(value: object) -> str | None:
+    """The ``Idempotency-Key`` header."""
     if value is None:
         return None
     if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
         raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.")
     return value
+
+
+def direct_text(value: object, name: str) -> str | None:
+    """A direct caller's ``owner`` or ``idempotencyKey``: absent (None) or 1-256 characters of text."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DIRECT_TEXT.fullmatch(value):
+        raise InvalidRequest(f"{name} must be 1-256 characters of text.")
+    return value
+
+
+def direct_owner(value: object) -> str:
+    """Who may report a directly started verification over HTTP; anonymous when the caller names none."""
+    return direct_text(value, "owner") or ANONYMOUS
 
 
 def start_command(
@@ -91,7 +117,10 @@ def start_command(
     rate_key: str | None = None,
     idempotency_key_value: object = None,
     task_token: object = None,
+    direct: bool = False,
 ) -> StartCommand:
+    """A start from an HTTP body, or with ``direct`` from a direct invocation's event, whose
+    ``idempotencyKey`` may be any text (Step Functions execution names need not be ASCII)."""
     data = _object(body)
     number = data.get("phoneNumber")
     if number is None:
@@ -108,10 +137,15 @@ def start_command(
     code = data.get("code")
     if code is not None and method is not Method.SMS:
         raise InvalidRequest("code can only be chosen for sms verifications.")
-    if code is not None and not isinstance(code, str):
-        raise InvalidRequest("code must be a string.")
-    if task_token is not None and (not isinstance(task_token, str) or not 1 <= len(task_token) <= 4096):
+    if code is not None:
+        code = codes.chosen_code(code)
+    if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
         raise InvalidRequest("taskToken must be a Step Functions task token.")
+    key = (
+        direct_text(idempotency_key_value, "idempotencyKey")
+        if direct
+        else idempotency_key(idempotency_key_value)
+    )
     return StartCommand(
         phone_number=number,
         method=method,
@@ -120,7 +154,7 @@ def start_command(
         code=code,
         owner=owner,
         rate_key=rate_key,
-        idempotency_key=idempotency_key(idempotency_key_value),
+        idempotency_key=key,
         task_token=task_token,
     )
 
@@ -128,19 +162,18 @@ def start_command(
 def report_command(
     body: object, *, owner: str = ANONYMOUS, verification: object = None, phone_number: object = None
 ) -> ReportCommand:
+    """A report. The whole body is validated before anything is looked up, so a malformed report is
+    refused alike whether or not the verification (or the number's) exists."""
     data = _object(body)
     code, cli = data.get("code"), data.get("cli")
     if (code is None) == (cli is None):
         raise InvalidRequest("Give either code (sms, callout, whatsapp) or cli (flashcall).")
-    for name, value in (("code", code), ("cli", cli)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidRequest(f"{name} must be a string.")
     if phone_number is not None and not isinstance(phone_number, str):
         raise InvalidRequest("phoneNumber must be an E.164 string.")
     return ReportCommand(
         verification_id=verification_id(verification) if verification is not None else None,
         phone_number=phone_number,
-        code=code,
-        cli=cli,
+        code=codes.reported_code(code) if code is not None else None,
+        cli=codes.reported_cli(cli) if cli is not None else None,
         owner=owner,
     )

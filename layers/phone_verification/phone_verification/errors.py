@@ -73,6 +73,15 @@ class DestinationDenied(VerificationError):
     default_detail = "Verifications to this number are not allowed."
 
 
+class UnidentifiedCaller(VerificationError):
+    """The API's authorizer let the request in but names no caller (a JWT without ``sub``): verifications
+    belong to their owner, so a caller who cannot be named can own, read or report none."""
+
+    code = "unidentified_caller"
+    title = "Caller not identified"
+    default_detail = "The request's credentials name no caller; use credentials with a subject."
+
+
 class ProviderRejected(VerificationError):
     code = "provider_rejected"
     title = "Provider rejected the request"

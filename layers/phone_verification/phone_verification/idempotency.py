@@ -8,16 +8,19 @@ still running is told to come back in a second.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequest, RateLimited
+from .errors import InvalidRequest, RateLimited, ServiceUnavailable
 from .model import Started, Verification
 from .responses import verification_body, verification_from_body
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = logging.getLogger(__name__)
 
 
 class PowertoolsReplays:
@@ -47,6 +50,8 @@ class PowertoolsReplays:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
+            IdempotencyInconsistentStateError,
+            IdempotencyPersistenceLayerError,
             IdempotencyValidationError,
         )
 
@@ -78,5 +83,10 @@ class PowertoolsReplays:
             raise RateLimited(
                 "The first request with this Idempotency-Key is still running.", retry_after=1
             ) from None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as exc:
+            # The idempotency records' table is throttled or unreachable: as for the verifications' own
+            # writes, the caller may try again shortly (a workflow retries ServiceUnavailable).
+            logger.warning("the idempotency store failed", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable(retry_after=1) from exc
         # The first answer ran ``first`` here; a replay is the stored answer, read back.
         return Started(made[0]) if made else Started(verification_from_body(answer), replayed=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .errors import VerificationError
+from .limits import Limit
 from .model import (
     Method,
     ReportOutcome,
@@ -29,17 +30,26 @@ BudgetKind = Literal["number", "caller"]
 
 
 @dataclass(frozen=True, slots=True)
+class Latest:
+    """An owner's latest verification for a number: the one a new start by that owner supersedes, and
+    the one that owner's report by number reaches."""
+
+    id: str
+    # Whether a Step Functions task waits on it: only then must superseding it resume a workflow.
+    has_task_token: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StartReservation:
-    """A start slot taken in a budget's window; released again if nothing was sent."""
+    """A start slot taken in a limit's log; released again if nothing was sent."""
 
     kind: BudgetKind
     key_hash: str
     taken_at: int
+    bucket: int  # the log's bucket the start was counted in
     previous_start: int | None
-    # The number's latest verification before this start: the one this start supersedes.
-    previous_id: str | None
-    # Whether a Step Functions task waits on previous_id: only then must superseding it resume a workflow.
-    previous_has_task_token: bool = False
+    # For a number: the starting owner's latest verification for it, as it was when the slot was taken.
+    previous: Latest | None = None
 
 
 class ConditionFailed(Exception):
@@ -61,22 +71,29 @@ class Store(Protocol):
         key_hash: str,
         *,
         now: int,
-        max_starts: int,
-        window: int,
-        min_gap: int = 0,
+        limit: Limit,
         keep_for: int = 0,
+        owner_hash: str | None = None,
     ) -> StartReservation:
-        """Take a start slot or raise ``RateLimited`` with the seconds to wait."""
+        """Take a start slot under ``limit`` (``limits.take``, atomically) or raise ``LimitReached``.
+        ``keep_for``: keep the log at least that long; ``owner_hash``: whose latest verification for the
+        number to return with the slot."""
         ...
 
     def release(self, reservation: StartReservation) -> None:
         """Give a slot back after a start that sent nothing (best effort)."""
         ...
 
-    def latest_for_number(self, number_hash: str) -> str | None: ...
+    def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
+        """The id of ``owner_hash``'s latest verification for the number; never another owner's."""
+        ...
 
-    def create(self, record: VerificationRecord, *, supersedes: str | None) -> None:
-        """Store a started verification, point its number at it and abort ``supersedes`` if pending."""
+    def create(self, record: VerificationRecord, *, replaces: Latest | None) -> Latest | None:
+        """Store a started verification and make it its owner's latest for the number, in one transaction
+        that also aborts the one it replaces if that is still pending. ``replaces`` is the latest as the
+        caller last saw it; if another start of the same owner moved it since (overlapping starts), the
+        one it points at now is replaced instead, so exactly one stays pending. Returns the verification
+        that was aborted, if any."""
         ...
 
     def get(self, verification_id: str) -> VerificationRecord | None: ...

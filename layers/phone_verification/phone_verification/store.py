@@ -4,12 +4,13 @@ One table, partition key ``pk``, three item kinds besides Powertools' idempotenc
 
 - ``verification#<id>``: method, status, reason, attempts, limits, times, the masked number, keyed hashes
   of the number, the owner and of the code or CLI the service checks itself, Sinch's reference.
-- ``number#<hash of the number>``: the per-number start counter (fixed window + minimum gap) and the id of
-  the number's latest verification (report by number, and superseding the previous one).
-- ``caller#<hash of the caller>``: the caller's start counter (fixed window).
+- ``number#<hash of the number>``: the per-number start limit's log (sliding window + minimum gap), and
+  per owner the id of that owner's latest verification for the number (report by number, and superseding
+  the owner's previous one); see ``store_budgets.py``.
+- ``caller#<hash of the caller>``: the caller's start limit's log (sliding window).
 
-Every state change is one conditional write, so limits hold under any concurrency: the condition, not a
-read before the write, decides (DynamoDB evaluates it atomically with the write, see
+Every state change is one conditional write, so limits hold under any concurrency: the condition, not an
+unguarded read before the write, decides (DynamoDB evaluates it atomically with the write, see
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
 A failed condition returns the item as it was, which says why. How records become items is in
 ``store_items.py``.
@@ -19,24 +20,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import RateLimited
+from .limits import Limit
 from .model import Status, VerificationRecord
-from .ports import BudgetKind, ConditionFailed, StartReservation
+from .ports import BudgetKind, ConditionFailed, Latest, StartReservation
+from .store_budgets import Budgets, latest_attribute, latest_of, waits_attribute
 from .store_items import (
     abort_if_pending,
     attr_n,
     attr_s,
     aws_failure,
+    cancelled_items,
     failed_item,
-    int_of,
     is_condition_failure,
+    is_conflict,
     key_of,
-    only_the_abort_failed,
     put_and_point,
     record_of,
     text_of,
@@ -44,17 +45,15 @@ from .store_items import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 logger = logging.getLogger(__name__)
 
 # Finished verifications stay readable this long after they expire, so a late report or status read
 # gets "expired" or the final outcome instead of "not found"; DynamoDB's TTL removes them afterwards.
 RETENTION_SECONDS = 24 * 3600
-# A start that loses a race for the same item looks at it again; a few rounds settle any real contention.
+# A verification's creation that loses a race for its owner's pointer looks at it again.
 _RACE_RETRIES = 3
-
-_BUDGET_NAMES = {"#window": "windowStart", "#starts": "starts", "#last": "lastStart", "#ttl": "ttl"}
 
 # A verification can change only while it is pending, unexpired, within its attempts and the caller's own.
 _OPEN = (
@@ -69,49 +68,13 @@ _OPEN_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Budget:
-    """One ``reserve`` call: whose window, as of when, and its limits."""
-
-    kind: BudgetKind
-    key_hash: str
-    now: int
-    max_starts: int
-    window: int
-    min_gap: int
-    ttl: int  # when DynamoDB's TTL may delete the budget's item
-
-    def reservation(self, previous: Mapping[str, Any]) -> StartReservation:
-        """The slot taken now; ``previous`` is the item as it was before (its last start, and for a number
-        its latest verification)."""
-        waits = bool(previous.get("latestHasTaskToken", {}).get("BOOL", False))
-        last, latest = int_of(previous, "lastStart"), text_of(previous, "latestId")
-        return StartReservation(self.kind, self.key_hash, self.now, last, latest, waits)
-
-
-def _wait_before_next_start(current: Mapping[str, Any], budget: _Budget) -> int | None:
-    """How long the budget's item ``current`` makes a start wait: until its window ends if the window is
-    full, for the rest of the minimum gap if the last start is too recent (the longer, at least 1 s). None
-    if neither holds: the item refused the slot only because its window is over."""
-    window_start, last = int_of(current, "windowStart"), int_of(current, "lastStart")
-    waits = []
-    if (
-        window_start is not None
-        and window_start > budget.now - budget.window
-        and (int_of(current, "starts") or 0) >= budget.max_starts
-    ):
-        waits.append(window_start + budget.window - budget.now)
-    if last is not None and last > budget.now - budget.min_gap:
-        waits.append(last + budget.min_gap - budget.now)
-    return max(1, *waits) if waits else None
-
-
 class VerificationStore:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
+        self._budgets = Budgets(table_name, client)
 
-    # -------------------------------------------------------------------- start budgets (number, caller)
+    # ---------------------------------------------------------------------- start limits (number, caller)
 
     def reserve(
         self,
@@ -119,145 +82,61 @@ class VerificationStore:
         key_hash: str,
         *,
         now: int,
-        max_starts: int,
-        window: int,
-        min_gap: int = 0,
+        limit: Limit,
         keep_for: int = 0,
+        owner_hash: str | None = None,
     ) -> StartReservation:
-        """Take a start slot in the window of ``kind#key_hash`` (a number or a caller) or raise
-        ``RateLimited`` with the seconds to wait. ``keep_for`` keeps the item (and the number's pointer to
-        its latest verification) at least that long."""
-        ttl = now + max(window, keep_for) + RETENTION_SECONDS
-        budget = _Budget(kind, key_hash, now, max_starts, window, min_gap, ttl)
-        for _ in range(_RACE_RETRIES):
-            taken = self._take_slot(budget)
-            if isinstance(taken, StartReservation):
-                return taken
-            wait = _wait_before_next_start(taken, budget)
-            if wait is not None:
-                raise RateLimited(retry_after=wait)
-            # Nothing forbids a start, so the window must be over (or the first write lost a race): open
-            # a new one.
-            opened = self._open_window(budget, taken)
-            if opened is not None:
-                return opened
-        raise RateLimited(retry_after=max(1, min_gap))
-
-    def _take_slot(self, budget: _Budget) -> StartReservation | Mapping[str, Any]:
-        """The next slot in the budget's window, or, when the condition refuses one, the item as it was."""
-        # One write for the two common cases: a key never seen (most numbers verify once) opens its
-        # window, a key inside its window takes the next slot. Only a key whose window has run out is
-        # refused here without being over a limit, and needs ``_open_window``.
-        try:
-            old = self._client.update_item(
-                TableName=self._table,
-                Key=key_of(budget.kind, budget.key_hash),
-                UpdateExpression=(
-                    "SET #window = if_not_exists(#window, :now),"
-                    " #starts = if_not_exists(#starts, :zero) + :one, #last = :now, #ttl = :ttl"
-                ),
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR (#window > :window_floor"
-                    " AND #starts < :max AND (attribute_not_exists(#last) OR #last <= :gap_floor))"
-                ),
-                ExpressionAttributeNames=_BUDGET_NAMES,
-                ExpressionAttributeValues={
-                    ":zero": attr_n(0),
-                    ":one": attr_n(1),
-                    ":now": attr_n(budget.now),
-                    ":ttl": attr_n(budget.ttl),
-                    ":window_floor": attr_n(budget.now - budget.window),
-                    ":max": attr_n(budget.max_starts),
-                    ":gap_floor": attr_n(budget.now - budget.min_gap),
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            ).get("Attributes", {})
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise aws_failure("reserve start", exc) from exc
-            return failed_item(exc)
-        except BotoCoreError as exc:
-            raise aws_failure("reserve start", exc) from exc
-        return budget.reservation(old)
-
-    def _open_window(self, budget: _Budget, current: Mapping[str, Any]) -> StartReservation | None:
-        """Start a new window with this start as its first, if ``current`` is still how the item is (its
-        window over, the gap kept); None if another start changed it first."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key_of(budget.kind, budget.key_hash),
-                UpdateExpression="SET #window = :now, #starts = :one, #last = :now, #ttl = :ttl",
-                ConditionExpression=(
-                    "(attribute_not_exists(pk) OR #window <= :window_floor) "
-                    "AND (attribute_not_exists(#last) OR #last <= :gap_floor)"
-                ),
-                ExpressionAttributeNames=_BUDGET_NAMES,
-                ExpressionAttributeValues={
-                    ":one": attr_n(1),
-                    ":now": attr_n(budget.now),
-                    ":ttl": attr_n(budget.ttl),
-                    ":window_floor": attr_n(budget.now - budget.window),
-                    ":gap_floor": attr_n(budget.now - budget.min_gap),
-                },
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise aws_failure("reserve start", exc) from exc
-            return None
-        except BotoCoreError as exc:
-            raise aws_failure("reserve start", exc) from exc
-        return budget.reservation(current)
+        """Take a start slot under ``limit`` or raise ``LimitReached`` (``store_budgets``). ``keep_for``
+        keeps the item (and the owners' latest verifications for a number) at least that long."""
+        ttl = now + max(limit.window, keep_for) + RETENTION_SECONDS
+        return self._budgets.reserve(kind, key_hash, now=now, limit=limit, ttl=ttl, owner_hash=owner_hash)
 
     def release(self, reservation: StartReservation) -> None:
-        """Give the slot back after a start that sent nothing (best effort: a lost release only delays)."""
-        names = {"#starts": "starts", "#last": "lastStart"}
-        values: dict[str, AttributeValueTypeDef] = {
-            ":one": attr_n(1),
-            ":taken": attr_n(reservation.taken_at),
-        }
-        if reservation.previous_start is None:
-            update = "SET #starts = #starts - :one REMOVE #last"
-        else:
-            update = "SET #starts = #starts - :one, #last = :previous"
-            values[":previous"] = attr_n(reservation.previous_start)
-        try:
-            # Only while this start is still the last one: a later start's gap must not be undone.
-            self._client.update_item(
-                TableName=self._table,
-                Key=key_of(reservation.kind, reservation.key_hash),
-                UpdateExpression=update,
-                ConditionExpression="#last = :taken AND #starts >= :one",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except (ClientError, BotoCoreError):
-            logger.warning("could not release a start slot; the number waits out its window instead")
+        self._budgets.release(reservation)
 
-    def latest_for_number(self, number_hash: str) -> str | None:
-        item = self._get(key_of("number", number_hash), "latestId")
-        return text_of(item, "latestId") if item else None
+    def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
+        item = self._get(key_of("number", number_hash), latest_attribute(owner_hash))
+        return text_of(item, latest_attribute(owner_hash)) if item else None
 
     # ------------------------------------------------------------------------------------- verifications
 
-    def create(self, record: VerificationRecord, *, supersedes: str | None) -> None:
-        """Store a started verification, point the number at it and abort the one it supersedes."""
-        items = put_and_point(self._table, record, ttl=record.expires_at + RETENTION_SECONDS)
-        if supersedes and supersedes != record.id:
-            items.append(abort_if_pending(self._table, supersedes))
+    def create(self, record: VerificationRecord, *, replaces: Latest | None) -> Latest | None:
+        """Store a started verification, make it its owner's latest for the number and abort the one it
+        replaces, in one transaction. Overlapping starts of one owner for one number race for the
+        pointer: a transaction whose expected pointer moved reads it again and replaces that one."""
+        ttl = record.expires_at + RETENTION_SECONDS
+        expected = replaces
+        for _ in range(_RACE_RETRIES):
+            aborts = expected is not None and expected.id != record.id
+            items = put_and_point(self._table, record, ttl=ttl, expected=expected.id if expected else None)
+            if aborts and expected is not None:
+                items.append(abort_if_pending(self._table, expected.id))
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return expected if aborts else None
+            except ClientError as exc:
+                failed = cancelled_items(exc)
+                if failed and failed <= {1, 2} and 1 in failed:
+                    # Another start of this owner moved the pointer: replace the one it points at now.
+                    expected = self._latest(record.number_hash, record.owner_hash)
+                elif failed == {2}:  # the replaced one already ended (verified, expired...): keep it
+                    self._create_without_abort(items[:2])
+                    return None
+                elif not is_conflict(exc):
+                    raise aws_failure("create verification", exc) from exc
+            except BotoCoreError as exc:
+                raise aws_failure("create verification", exc) from exc
+        raise aws_failure("create verification")
+
+    def _create_without_abort(self, items: list[TransactWriteItemTypeDef]) -> None:
         try:
             self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if not only_the_abort_failed(exc):
-                raise aws_failure("create verification", exc) from exc
-            # The superseded verification already finished (verified, expired, ...): nothing to abort.
-            try:
-                self._client.transact_write_items(TransactItems=items[:2])
-            except (ClientError, BotoCoreError) as retry_exc:
-                raise aws_failure("create verification", retry_exc) from retry_exc
-        except BotoCoreError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise aws_failure("create verification", exc) from exc
+
+    def _latest(self, number_hash: str, owner_hash: str) -> Latest | None:
+        names = (latest_attribute(owner_hash), waits_attribute(owner_hash))
+        return latest_of(self._get(key_of("number", number_hash), *names) or {}, owner_hash)
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         item = self._get(key_of("verification", verification_id))

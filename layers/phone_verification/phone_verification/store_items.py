@@ -92,9 +92,11 @@ def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValue
     return item
 
 
-def put_and_point(table: str, record: VerificationRecord, *, ttl: int) -> list[TransactWriteItemTypeDef]:
+def put_and_point(
+    table: str, record: VerificationRecord, *, ttl: int, expected: str | None
+) -> list[TransactWriteItemTypeDef]:
     """The first two items of the transaction that stores a started verification: put it (a new id
-    only), and point its number at it."""
+    only), and make it its owner's latest for the number, if the owner's latest is still ``expected``."""
     put: TransactWriteItemTypeDef = {
         "Put": {
             "TableName": table,
@@ -102,16 +104,26 @@ def put_and_point(table: str, record: VerificationRecord, *, ttl: int) -> list[T
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
+    values: dict[str, AttributeValueTypeDef] = {
+        ":id": attr_s(record.id),
+        ":waits": {"BOOL": record.task_token is not None},
+    }
+    if expected is None:
+        condition = "attribute_not_exists(#latest)"
+    else:
+        condition = "#latest = :expected"
+        values[":expected"] = attr_s(expected)
     point: TransactWriteItemTypeDef = {
         "Update": {
             "TableName": table,
             "Key": key_of("number", record.number_hash),
             "UpdateExpression": "SET #latest = :id, #waits = :waits",
-            "ExpressionAttributeNames": {"#latest": "latestId", "#waits": "latestHasTaskToken"},
-            "ExpressionAttributeValues": {
-                ":id": attr_s(record.id),
-                ":waits": {"BOOL": record.task_token is not None},
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {
+                "#latest": f"latest:{record.owner_hash}",
+                "#waits": f"waits:{record.owner_hash}",
             },
+            "ExpressionAttributeValues": values,
         }
     }
     return [put, point]
@@ -119,7 +131,7 @@ def put_and_point(table: str, record: VerificationRecord, *, ttl: int) -> list[T
 
 def abort_if_pending(table: str, verification_id: str) -> TransactWriteItemTypeDef:
     """The third item, when the new verification supersedes another: abort that one if still pending.
-    Always the third: ``only_the_abort_failed`` reads the transaction's cancellation reasons by position."""
+    Always the third: ``store.create`` reads the transaction's cancellation reasons by position."""
     return {
         "Update": {
             "TableName": table,
@@ -148,19 +160,21 @@ def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def only_the_abort_failed(exc: ClientError) -> bool:
-    """Whether a ``create`` transaction was cancelled only by the superseded verification's condition
-    (the last of three items). DynamoDB lists one cancellation reason per item, in the items' order, with
-    code "None" for the items that would have applied, see
-    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html"""
-    code = exc.response.get("Error", {}).get("Code")
+def cancelled_items(exc: ClientError) -> set[int]:
+    """The positions of the items whose condition cancelled a transaction. DynamoDB lists one
+    cancellation reason per item, in the items' order, with code "None" for the items that would have
+    applied, see https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html"""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return set()
     reasons = exc.response.get("CancellationReasons", [])
-    return (
-        code == "TransactionCanceledException"
-        and len(reasons) == 3
-        and reasons[2].get("Code") == "ConditionalCheckFailed"
-        and all(r.get("Code") in (None, "None") for r in reasons[:2])
-    )
+    return {index for index, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+
+
+def is_conflict(exc: ClientError) -> bool:
+    """A transaction cancelled because another write to one of its items was in progress: it may simply
+    be sent again."""
+    reasons = exc.response.get("CancellationReasons", [])
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
 
 
 # botocore has already retried these, so they are likely to pass soon: the caller is told to retry

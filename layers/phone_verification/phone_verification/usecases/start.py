@@ -12,7 +12,6 @@ from typing import Any
 
 from phone_verification import codes, phone
 from phone_verification.commands import StartCommand
-from phone_verification.errors import VerificationError
 from phone_verification.model import (
     Method,
     Refused,
@@ -27,6 +26,7 @@ from phone_verification.model import (
 from phone_verification.ports import Replays, StartReservation
 
 from .resume import Resumer
+from .send_limits import SendLimits
 from .shared import Context
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class StartVerification:
     def __init__(self, context: Context, resumer: Resumer) -> None:
         self._context = context
         self._resumer = resumer
+        self._limits = SendLimits(context)
 
     def __call__(self, command: StartCommand) -> Verification:
         context, settings = self._context, self._context.settings
@@ -43,10 +44,16 @@ class StartVerification:
         number = phone.parse(
             command.phone_number, allowed_countries=settings.allowed_countries, sms=method is Method.SMS
         )
-        chosen = codes.chosen_code(command.code) if command.code is not None else None
         hasher, now = context.hashing(), context.now()
-        reservations = self._reserve(command, hasher, hasher.number(number.e164), now)
-        code = chosen
+        owner_hash = hasher.caller(command.owner)
+        reservations = self._limits.take(
+            rate_key_hash=hasher.caller(command.rate_key) if command.rate_key is not None else None,
+            principal=command.rate_key is not None and command.rate_key.startswith("iam:"),
+            number_hash=hasher.number(number.e164),
+            owner_hash=owner_hash,
+            now=now,
+        )
+        code = command.code
         if method is Method.SMS and code is None and settings.sms_code_source == "service":
             code = codes.generate(settings.code_length)
         request = SendRequest(
@@ -59,7 +66,7 @@ class StartVerification:
             code=code,
         )
         sent = self._send(request, reservations)
-        reservation = reservations[-1]  # the number's: it knows the verification this one supersedes
+        reservation = reservations[-1]  # the number's: it knows the owner's latest verification for it
         record = self._record(
             command,
             sent=sent,
@@ -69,9 +76,9 @@ class StartVerification:
             reservation=reservation,
             now=now,
         )
-        context.store.create(record, supersedes=reservation.previous_id)
-        if reservation.previous_has_task_token and reservation.previous_id not in (None, record.id):
-            self._resumer.superseded(reservation.previous_id)
+        replaced = context.store.create(record, replaces=reservation.previous)
+        if replaced is not None and replaced.has_task_token:
+            self._resumer.superseded(replaced.id)
         context.outcomes.record("started", method.value)
         logger.info(
             "verification started",
@@ -106,42 +113,6 @@ class StartVerification:
             "locale": command.locale,
             "code": hasher.code("idempotency", command.code) if command.code is not None else None,
         }
-
-    def _reserve(
-        self, command: StartCommand, hasher: codes.Hasher, number_hash: str, now: int
-    ) -> list[StartReservation]:
-        """Take the caller's slot, then the number's; the number's comes last in the list."""
-        settings, store = self._context.settings, self._context.store
-        taken: list[StartReservation] = []
-        if command.rate_key is not None:
-            principal = command.rate_key.startswith("iam:")
-            limit = settings.max_starts_per_principal if principal else settings.max_starts_per_user
-            if limit:
-                taken.append(
-                    store.reserve(
-                        "caller",
-                        hasher.caller(command.rate_key),
-                        now=now,
-                        max_starts=limit,
-                        window=settings.caller_window_seconds,
-                    )
-                )
-        try:
-            taken.append(
-                store.reserve(
-                    "number",
-                    number_hash,
-                    now=now,
-                    max_starts=settings.max_starts_per_number,
-                    window=settings.start_window_seconds,
-                    min_gap=settings.min_seconds_between_starts,
-                    keep_for=settings.verification_ttl_seconds,
-                )
-            )
-        except VerificationError:
-            self._release(taken)
-            raise
-        return taken
 
     def _record(
         self,
@@ -178,16 +149,12 @@ class StartVerification:
             task_token=command.task_token,
         )
 
-    def _release(self, reservations: list[StartReservation]) -> None:
-        for reservation in reservations:
-            self._context.store.release(reservation)
-
     def _send(self, request: SendRequest, reservations: list[StartReservation]) -> Sent:
         outcome = self._context.sinch.start(request)
         if isinstance(outcome, Sent):
             return outcome
         if isinstance(outcome, Refused) or not outcome.may_have_acted:
-            self._release(reservations)
+            self._limits.release(reservations)
             raise outcome.error
         # Sinch may have started it (timed out, cut off after sending, an unreadable 2xx). Ask by our
         # reference before answering, so the caller neither loses a sent SMS nor gets a second one.
