@@ -43,6 +43,10 @@ def chosen_code(value: object) -> str:
     return value
 
 
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_REPORTED_LENGTH and bool(pattern.fullmatch(value))
+
+
 def reported_code(value: object) -> str:
     """The code as the user typed it, normalised: spaces of every kind dropped, letters in upper case
     (codes are compared case-insensitively)."""
@@ -57,7 +61,7 @@ def reported_code(value: object) -> str:
 
 def reported_cli(value: object) -> str:
     """A flashcall CLI as '+' and the digits of the calling number."""
-    if not isinstance(value, str) or len(value) > MAX_REPORTED_LENGTH or not _CLI_PATTERN.fullmatch(value):
+    if not _matches(_CLI_PATTERN, value):
         raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
     return "+" + "".join(ch for ch in value if "0" <= ch <= "9")
 
