@@ -9,11 +9,13 @@ another stack in the process already uses them.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import secrets
 import string
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -33,8 +35,25 @@ _GSI_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "O
 _LSI_KEYS = ("IndexName", "KeySchema", "Projection")
 
 
+@dataclass
+class AwsFault:
+    """Answer the next ``count`` requests for ``operation`` (a JSON-protocol target such as
+    ``DynamoDB_20120810.PutItem``) whose body contains ``body_contains`` with the error ``code``, as AWS
+    answers a throttled or failing call (HTTP 400 for client-side codes, 500 for InternalServerError)."""
+
+    operation: str
+    code: str
+    count: int = 1
+    body_contains: str = ""
+
+    def answer(self) -> tuple[str, bytes]:
+        status = "500 Internal Server Error" if self.code.startswith("InternalServer") else "400 Bad Request"
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": self.code})
+        return status, body.encode()
+
+
 class _OneRequestAtATime:
-    """Serialise the emulator's requests.
+    """Serialise the emulator's requests, and answer the ones a fault rule names with its error.
 
     DynamoDB applies each conditional write atomically, and the product's limits (attempts, starts,
     single-use success) rest on that. moto's server handles requests on parallel threads and does not
@@ -45,10 +64,31 @@ class _OneRequestAtATime:
     def __init__(self, app: Any) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self.faults: list[AwsFault] = []
 
     def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
         with self._lock:
+            fault = self._fault_for(environ)
+            if fault is not None:
+                status, body = fault.answer()
+                start_response(status, [("Content-Type", "application/x-amz-json-1.0")])
+                return [body]
             return list(self._app(environ, start_response))
+
+    def _fault_for(self, environ: Any) -> AwsFault | None:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        rules = [rule for rule in self.faults if rule.count > 0 and rule.operation == target]
+        if not rules:
+            return None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # the app reads the body again
+        text = body.decode("utf-8", "replace")
+        for rule in rules:
+            if rule.body_contains in text:
+                rule.count -= 1
+                return rule
+        return None
 
 
 class AwsEmulator:
@@ -90,6 +130,16 @@ class AwsEmulator:
         inner.app = _OneRequestAtATime(inner.app)
         self._server = server
         return self
+
+    def fault(self, operation: str, code: str, *, count: int = 1, body_contains: str = "") -> None:
+        """Fail the next ``count`` matching requests with AWS error ``code`` (see ``AwsFault``)."""
+        if self._server is None:
+            raise RuntimeError("faults need the emulator this process runs")
+        self._server._server.app.faults.append(AwsFault(operation, code, count, body_contains))
+
+    def clear_faults(self) -> None:
+        if self._server is not None:
+            self._server._server.app.faults.clear()
 
     def stop(self) -> None:
         server, self._server = self._server, None

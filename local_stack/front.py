@@ -417,8 +417,10 @@ class Gateway:
         api_id: str = "local",
         fallback_host: str = "127.0.0.1",
         log: TextIO | None = None,
+        base_path: str = "",
     ) -> None:
         self.table = RouteTable(routes)
+        self._base_path = base_path.rstrip("/")
         self._invoke = invoker
         self._authorizer = authorizer
         self._account_id = account_id
@@ -436,7 +438,13 @@ class Gateway:
         return response
 
     def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
-        found = self.table.match(request.method, request.raw_path)
+        path = request.raw_path
+        if self._base_path:
+            # A custom domain's API mapping: the rest of the path is matched against the API's routes.
+            if path != self._base_path and not path.startswith(self._base_path + "/"):
+                return _json_response(403, {"message": "Forbidden"})
+            path = path[len(self._base_path) :] or "/"
+        found = self.table.match(request.method, path)
         if found is None:
             return problem(
                 404, "Not Found", f"No route matches {request.method} {request.raw_path}", "not_found"

@@ -60,6 +60,9 @@ class LocalStack:
     ``sinch_application_key``/``_secret`` written into the secret (a loopback URL without them gets the
     sandbox's default credentials).
 
+    ``base_path`` serves the API under a path, as a custom domain's API mapping does (``/v1``): API
+    Gateway keeps it in the event's raw path (HTTP API) or path (REST API), not in the route.
+
     ``step_functions=True`` lets moto execute state machines (see ``local_stack.step_functions``) with
     their Lambda tasks running this stack's handlers in-process, and creates the template's state
     machines (those whose Condition holds), with ``definition_substitutions`` over their
@@ -89,8 +92,10 @@ class LocalStack:
         log: TextIO | None = None,
         step_functions: bool = False,
         definition_substitutions: Mapping[str, str] | None = None,
+        base_path: str = "",
     ) -> None:
         self.template = Template.load(template_path)
+        self._base_path = base_path
         self.host = host
         self.region = region
         self.stack_name = stack_name
@@ -226,6 +231,7 @@ class LocalStack:
             AuthorizerSimulator(self.api_auth),
             account_id=self.account_id,
             log=self._log,
+            base_path=self._base_path,
         )
         self._front = Front(gateway, host=self.host, port=self._ports["api"], log=self._log).start()
 
@@ -535,6 +541,14 @@ class LocalStack:
     def client(self, service: str) -> Any:
         """A boto3 client for any service of the emulator (Step Functions, ...)."""
         return self._require_emulator().client(service)
+
+    def aws_fault(self, operation: str, code: str, *, count: int = 1, body_contains: str = "") -> None:
+        """Make the emulator fail the next ``count`` calls of ``operation`` (e.g.
+        ``DynamoDB_20120810.PutItem``) whose body contains ``body_contains``, with AWS error ``code``."""
+        self._require_emulator().fault(operation, code, count=count, body_contains=body_contains)
+
+    def clear_aws_faults(self) -> None:
+        self._require_emulator().clear_faults()
 
 
 def _sinch_secret(specs: list[SecretSpec]) -> SecretSpec | None:

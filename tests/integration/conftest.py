@@ -14,9 +14,11 @@ another stack; the product then builds it against this test's stack on its next 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -356,6 +358,7 @@ def fresh_product(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> It
         yield product
     finally:
         deployment.sandbox.clear_faults()
+        deployment.stack.clear_aws_faults()
 
 
 @pytest.fixture
@@ -418,3 +421,28 @@ def error_name(call: Any) -> str:
     with pytest.raises(Exception) as raised:  # noqa: PT011 - the class is what is being checked
         call()
     return type(raised.value).__name__
+
+
+# ------------------------------------------------------------------------------------------ AWS calls
+
+
+@contextlib.contextmanager
+def recorded_aws_calls() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """(function name, operation, parameters) of every AWS call the product makes inside the block, in
+    order. Recorded on botocore's session, which the product's clients (and Powertools' idempotency store)
+    are created from; the product's clients are built anew on the next invocation so that they carry the
+    hook (clients copy the session's events when they are created)."""
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def record(model: Any, params: Any, **_: Any) -> None:
+        function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        calls.append((function, f"{model.service_model.signing_name}:{model.name}", dict(params)))
+
+    session = runtime._aws_session()
+    session.register("before-call", record)
+    runtime.configure(None)
+    try:
+        yield calls
+    finally:
+        session.unregister("before-call", record)
+        runtime.configure(None)

@@ -282,11 +282,8 @@ def _as_list(value: Any) -> list[Any]:
 @pytest.mark.parametrize(
     ("function", "table_actions"),
     [
-        (
-            "StartVerificationFunction",
-            {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"},
-        ),
-        ("ReportVerificationFunction", {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}),
+        ("StartVerificationFunction", {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}),
+        ("ReportVerificationFunction", {"GetItem", "UpdateItem"}),
     ],
 )
 @pytest.mark.parametrize(

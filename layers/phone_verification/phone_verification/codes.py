@@ -43,25 +43,21 @@ def chosen_code(value: object) -> str:
     return value
 
 
-def _matches(pattern: re.Pattern[str], value: object) -> bool:
-    return isinstance(value, str) and len(value) <= MAX_REPORTED_LENGTH and bool(pattern.fullmatch(value))
+def _matches(pattern: re.Pattern[str], value: str) -> bool:
+    return len(value) <= MAX_REPORTED_LENGTH and bool(pattern.fullmatch(value))
 
 
 def reported_code(value: object) -> str:
     """The code as the user typed it, normalised: spaces of every kind dropped, letters in upper case
     (codes are compared case-insensitively)."""
-    if (
-        not isinstance(value, str)
-        or len(value) > MAX_REPORTED_LENGTH
-        or not _REPORTED_PATTERN.fullmatch(value)
-    ):
+    if not isinstance(value, str) or not _matches(_REPORTED_PATTERN, value):
         raise InvalidRequest("code must be the code the user received.")
     return _SPACES.sub("", value).upper()
 
 
 def reported_cli(value: object) -> str:
     """A flashcall CLI as '+' and the digits of the calling number."""
-    if not _matches(_CLI_PATTERN, value):
+    if not isinstance(value, str) or not _matches(_CLI_PATTERN, value):
         raise InvalidRequest("cli must be the full number that called, such as +46815600001.")
     return "+" + "".join(ch for ch in value if "0" <= ch <= "9")
 

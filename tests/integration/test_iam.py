@@ -1,0 +1,125 @@
+"""IAM exactly as wide as the code: the AWS actions each function calls, recorded while every flow runs
+through the local stack, are the actions template.yaml grants it (deployed with the example workflow, so
+that the Step Functions callbacks are granted too). An action granted but never called, or called but not
+granted, fails the test.
+
+Calls are recorded on botocore's session, which the product's clients (and Powertools' idempotency store,
+which shares the DynamoDB client) are created from; a transaction counts as the actions of its items, as
+IAM authorizes it (TransactWriteItems needs PutItem, UpdateItem, DeleteItem or ConditionCheckItem).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from phone_verification import runtime
+from tests.integration.conftest import (
+    NUMBER,
+    OTHER_NUMBER,
+    Deployment,
+    Product,
+    fresh_product,
+    launch,
+    recorded_aws_calls,
+    wrong,
+)
+from tests.unit.test_template import _as_list, _defaults, _statements
+
+FUNCTIONS = {
+    "-start-verification": "StartVerificationFunction",
+    "-report-verification": "ReportVerificationFunction",
+}
+TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+TASK_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-iam-test-token"
+
+
+def granted(function: str) -> set[str]:
+    params = _defaults() | {"DeployExampleWorkflow": "true"}
+    return {action for statement in _statements(function, params) for action in _as_list(statement["Action"])}
+
+
+@pytest.fixture(scope="module")
+def gapless_deployment() -> Iterator[Deployment]:
+    """Starts for one number need no gap between them, so the flows need no clock moves (moving the
+    product's clock would run a function to build its clients)."""
+    yield from launch("iam", env={"MIN_SECONDS_BETWEEN_STARTS": "0"})
+
+
+@pytest.fixture
+def product(gapless_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Product]:
+    yield from fresh_product(gapless_deployment, monkeypatch)
+
+
+def iam_actions(recorded: list[tuple[str, str, dict[str, Any]]]) -> dict[str, set[str]]:
+    """function logical id -> the IAM actions its recorded calls need."""
+    actions: dict[str, set[str]] = defaultdict(set)
+    for name, operation, params in recorded:
+        function = next((fid for suffix, fid in FUNCTIONS.items() if name.endswith(suffix)), name)
+        if operation == "dynamodb:TransactWriteItems":
+            for item in params.get("TransactItems", []):
+                actions[function] |= {f"dynamodb:{TRANSACTION_ACTIONS[kind]}" for kind in item}
+        else:
+            actions[function].add(operation)
+    return actions
+
+
+def exercise_start(product: Product) -> None:
+    """Every way the start function touches AWS, from a cold start (each function runs in its own
+    execution environment in Lambda, so each reads the secret itself)."""
+    runtime.configure(None)
+    first = product.started()  # secret, limits, the transaction
+    product.started()  # supersedes the first: the transaction's abort
+    key = {"Idempotency-Key": "iam-order-1"}
+    product.started(OTHER_NUMBER, headers=key)
+    assert product.start(OTHER_NUMBER, headers=key).headers.get("Idempotent-Replayed") == "true"
+    product.fault(kind="status", status=503, method="POST")  # a keyed start that fails: its record goes
+    assert product.start("+46700000003", headers={"Idempotency-Key": "iam-order-2"}).status_code == 503
+    product.fault(kind="drop", method="POST", process=True)  # a lost answer, found again by reference
+    assert product.start("+46700000008").status_code == 201
+    waiting = product.invoke_start({"phoneNumber": NUMBER, "taskToken": TASK_TOKEN, "idempotencyKey": "exec"})
+    product.invoke_start({"phoneNumber": NUMBER})  # supersedes a waiting workflow: SendTaskFailure
+    product.invoke_start({"phoneNumber": NUMBER, "taskToken": TASK_TOKEN, "idempotencyKey": "exec"})
+    assert first["id"] != waiting["id"]
+    for _ in range(2):  # the number's fifth and sixth start in the window: refused on the log as it is
+        product.start()
+    ended = product.invoke_start(
+        {"phoneNumber": "+46700000004", "taskToken": TASK_TOKEN, "idempotencyKey": "e2"}
+    )
+    product.invoke_report({"id": ended["id"], "code": product.code("+46700000004")})
+    # A retried task whose verification already ended is resumed at once: SendTaskSuccess.
+    product.invoke_start({"phoneNumber": "+46700000004", "taskToken": TASK_TOKEN, "idempotencyKey": "e2"})
+
+
+def exercise_report(product: Product) -> None:
+    """Every way the report function touches AWS, from a cold start (the verifications it reports on are
+    started first)."""
+    started = product.started("+46700000005", method="callout")  # Sinch judges these reports
+    waiting = product.invoke_start({"phoneNumber": "+46700000006", "taskToken": TASK_TOKEN})
+    failing = product.invoke_start({"phoneNumber": "+46700000007", "taskToken": TASK_TOKEN})
+    runtime.configure(None)
+    product.report(started["id"], {"code": product.spoken_code("+46700000005")})  # count, finish
+    code = product.code("+46700000006")
+    product.invoke_report({"id": waiting["id"], "code": wrong(code)})
+    product.invoke_report({"id": waiting["id"], "code": code})  # resumes the workflow: SendTaskSuccess
+    for _ in range(5):  # the last wrong code fails the workflow: SendTaskFailure
+        product.invoke_report({"id": failing["id"], "code": wrong(product.code("+46700000007"))})
+    product.report_by_number("+46700000007", {"code": "123456"})
+    product.status(started["id"])
+
+
+def test_each_function_is_granted_exactly_what_it_calls(product: Product) -> None:
+    with recorded_aws_calls() as recorded:
+        exercise_start(product)
+        exercise_report(product)
+    actions = iam_actions(recorded)
+    for function in FUNCTIONS.values():
+        assert actions[function] == granted(function), function
