@@ -24,17 +24,19 @@ requests it sends: at least ``MIN_REQUESTS`` across all routes.
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
@@ -315,3 +317,94 @@ def test_fuzzing_sent_enough_requests_to_every_route(capsys: pytest.CaptureFixtu
     assert min(RUN.sent.values()) >= MIN_REQUESTS // 10
     # The hooks reached real state, not just 404s and 422s (the rarer answers are printed above).
     assert {200, 201, 400, 404, 409, 422, 429} <= set(RUN.statuses)
+
+
+# ---------------------------------------------------------------------------------- hostile bodies
+
+# Raw JSON tokens that are valid JSON (or that Python's json accepts) but hostile to what reads them:
+# integers past Python's int-string limit, numbers no float holds, NaN, and text with lone surrogates,
+# control characters, bidi overrides, a byte-order mark, non-ASCII digits and emoji.
+_HUGE_INTEGERS = st.integers(min_value=4301, max_value=6000).map(lambda digits: "9" * digits)
+_ODD_NUMBERS = st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "-0", "0.1e-400", "123456.0"])
+_ODD_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec=None, categories=["Cs", "Cc", "Cf", "Nd", "Zs", "So"]),
+        st.sampled_from(["\u202e", "\ufeff", "\u0663", "\uff11", "+", "4", "6", "7", "0", " ", "\n"]),
+    ),
+    max_size=40,
+).map(json.dumps)  # ensure_ascii: lone surrogates become \ud8xx escapes
+_PLAUSIBLE = st.sampled_from(['"+46700000101"', '"123456"', '"sms"', '"flashcall"', '"+46815600001"'])
+_LEAVES = st.one_of(_HUGE_INTEGERS, _ODD_NUMBERS, _ODD_TEXT, _PLAUSIBLE, st.sampled_from(["true", "null"]))
+UNKNOWN_ID = "0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87"
+_FIELDS = ("phoneNumber", "method", "code", "cli", "reference", "locale", "owner", "id")
+
+
+def _object_text(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    keys = st.one_of(st.sampled_from(_FIELDS), st.text(max_size=5)).map(json.dumps)
+    pairs = st.lists(st.tuples(keys, children), max_size=5)
+    return pairs.map(lambda items: "{" + ",".join(f"{key}:{value}" for key, value in items) + "}")
+
+
+_JSON_TEXTS = st.recursive(
+    _LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3).map(lambda items: "[" + ",".join(items) + "]"),
+        _object_text(children),
+    ),
+    max_leaves=12,
+)
+_DEEP = st.integers(min_value=500, max_value=5000).flatmap(
+    lambda depth: st.sampled_from(["[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth])
+)
+HOSTILE_BODIES = st.one_of(
+    st.one_of(
+        _object_text(_JSON_TEXTS),  # the fields the routes read, each set to a hostile value
+        _JSON_TEXTS,  # any JSON, objects or not
+        _DEEP,
+        st.sampled_from(["", " ", "\ufeff{}", '{"phoneNumber": "+46700000101"', "null", "[]", '"text"']),
+    ).map(str.encode),
+    st.binary(max_size=64),  # not UTF-8 at all, mostly
+)
+HOSTILE_SEGMENTS = st.one_of(
+    st.sampled_from(
+        ["%2B46700000101", "0198b5a6-7c1e-7d42-9a51-3c2f1e0d9b87", "%ED%A0%80", "%00", "%E2%80%AE"]
+    ),
+    st.text(min_size=1, max_size=20).map(lambda text: quote(text, safe="")),
+)
+HOSTILE_ROUTES = st.sampled_from(
+    [
+        ("POST", "/verifications"),
+        ("PUT", "/verifications/{segment}"),
+        ("PUT", "/verifications/number/{segment}"),
+        ("GET", "/verifications/{segment}"),
+    ]
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+@given(route=HOSTILE_ROUTES, segment=HOSTILE_SEGMENTS, body=HOSTILE_BODIES)
+def test_hostile_bodies_and_paths_never_get_a_5xx(
+    api: str, route: tuple[str, str], segment: str, body: str
+) -> None:
+    """Huge numbers, deep nesting, odd Unicode and bodies that are not objects (or not JSON, or not
+    UTF-8), on every route: each is a 4xx problem (or the answer a valid request gets), never a 5xx."""
+    method, path = route
+    response = requests.request(
+        method,
+        api + path.format(segment=segment),
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert response.status_code < 500, (response.status_code, response.text)
+    if response.status_code >= 400 and response.headers.get("Content-Type", "").startswith(PROBLEM_JSON):
+        body_json = response.json()
+        assert set(body_json) == PROBLEM_KEYS, body_json
+        assert body_json["status"] == response.status_code
+    assert "Traceback" not in response.text
