@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from phone_verification.errors import InvalidRequest, VerificationError
+from phone_verification.errors import Conflict, VerificationError
 from phone_verification.model import Started, Verification
 from phone_verification.ports import Outcomes, WorkflowNotifier
 from phone_verification.service import VerificationService
@@ -277,7 +277,7 @@ class MemoryReplays:
             self.answers[(owner_hash, key)] = (dict(fingerprint), verification)
             return Started(verification)
         if stored[0] != dict(fingerprint):
-            raise InvalidRequest("This Idempotency-Key was already used with a different request.")
+            raise Conflict("This Idempotency-Key was already used with a different request.")
         return Started(stored[1], replayed=True)
 
 

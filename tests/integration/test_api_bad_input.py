@@ -146,7 +146,6 @@ BAD_REPORTS: list[tuple[str, dict[str, Any]]] = [
     ("cli-int", {"cli": 46812345678}),
     ("cli-letters", {"cli": "call me"}),
     ("cli-too-short", {"cli": "+12"}),
-    ("cli-for-sms", {"cli": "+46812345678"}),
 ]
 BAD_REPORT_BODIES: list[tuple[str, str]] = [
     ("malformed", "{not json"),
@@ -195,22 +194,24 @@ class TestReportBody:
             ("flashcall", {"code": "123456"}),
             ("callout", {"cli": "+46812345678"}),
             ("whatsapp", {"cli": "+46812345678"}),
+            ("sms", {"cli": "+46812345678"}),
         ],
-        ids=["code-for-flashcall", "cli-for-callout", "cli-for-whatsapp"],
+        ids=["code-for-flashcall", "cli-for-callout", "cli-for-whatsapp", "cli-for-sms"],
     )
-    def test_the_wrong_kind_of_answer_for_the_method_is_422(
+    def test_the_wrong_kind_of_answer_for_the_method_is_a_conflict(
         self, product: Product, method: str, body: dict[str, Any]
     ) -> None:
+        """A well-formed report that the verification's method refuses: 409, nothing used."""
         verification = product.started(method=method)["id"]
-        refused = problem(product.report(verification, body), 422, "invalid_request")
+        refused = problem(product.report(verification, body), 409, "conflict")
         assert ("cli" if method == "flashcall" else "code") in refused["detail"]
         assert product.state(verification)["attemptsRemaining"] == 5
         assert product.sinch_requests("report") == []
 
-    def test_a_code_for_a_flashcall_that_sinch_decides_is_422(self, product: Product) -> None:
+    def test_a_code_for_a_flashcall_that_sinch_decides_is_a_conflict(self, product: Product) -> None:
         product.sandbox.configure(flashcall_returns_cli=False)
         verification = product.started(method="flashcall")["id"]
-        problem(product.report(verification, {"code": "1234"}), 422, "invalid_request")
+        problem(product.report(verification, {"code": "1234"}), 409, "conflict")
         assert product.state(verification)["attemptsRemaining"] == 5
         assert product.sinch_requests("report") == []
 

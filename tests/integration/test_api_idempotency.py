@@ -50,7 +50,7 @@ class TestIdempotencyKeyOverHttp:
         fields = {"phoneNumber": NUMBER, **change}
         number = fields.pop("phoneNumber")
 
-        refused = problem(product.start(number, headers=KEY, **fields), 422, "invalid_request")
+        refused = problem(product.start(number, headers=KEY, **fields), 409, "conflict")
 
         assert "Idempotency-Key" in refused["detail"]
         assert len(product.sinch_requests("start")) == 1
@@ -106,12 +106,12 @@ class TestIdempotencyKeyForDirectInvocation:
         assert "_replayed" not in again
         assert len(product.inbox()["messages"]) == 1
 
-    def test_the_same_key_with_another_request_is_invalid(self, product: Product) -> None:
+    def test_the_same_key_with_another_request_is_a_conflict(self, product: Product) -> None:
         product.invoke_start({"phoneNumber": NUMBER, "idempotencyKey": "execution-1"})
         name = error_name(
             lambda: product.invoke_start({"phoneNumber": OTHER_NUMBER, "idempotencyKey": "execution-1"})
         )
-        assert name == "InvalidRequest"
+        assert name == "Conflict"
         assert product.inbox(OTHER_NUMBER)["messages"] == []
 
     def test_a_malformed_key_is_invalid(self, product: Product) -> None:

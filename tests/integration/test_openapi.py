@@ -34,7 +34,7 @@ from referencing.jsonschema import DRAFT202012
 
 import phone_verification
 from local_stack import Template
-from phone_verification import api, codes, commands, errors
+from phone_verification import api, codes, commands, errors, phone
 from phone_verification.model import Verification
 from phone_verification.responses import verification_body
 from phone_verification.sinch import Method, StartResult, Status
@@ -272,6 +272,7 @@ def test_request_schemas_use_the_validators_rules() -> None:
     def anchored(pattern: re.Pattern[str]) -> str:
         return f"^{pattern.pattern}$"
 
+    assert schemas["PhoneNumber"]["pattern"] == anchored(phone.SYNTAX)
     assert start["reference"]["pattern"] == anchored(commands._REFERENCE)
     assert start["locale"]["pattern"] == anchored(commands._LOCALE)
     assert start["code"]["pattern"] == anchored(codes._CODE_PATTERN)

@@ -153,7 +153,7 @@ class TestHttpApi:
         assert again["headers"]["Idempotent-Replayed"] == "true"
         assert len(world.sinch.starts) == 1
         other = start_http({"phoneNumber": "+46700000002"}, headers={"idempotency-key": "order-42"})
-        assert (other["statusCode"], problem_of(other)["code"]) == (422, "invalid_request")
+        assert (other["statusCode"], problem_of(other)["code"]) == (409, "conflict")
         assert len(world.sinch.starts) == 1
 
     def test_idempotency_records_hold_no_number(self, world: World) -> None:

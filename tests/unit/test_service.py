@@ -11,6 +11,7 @@ import pytest
 from phone_verification.commands import ReportCommand, StartCommand, report_command
 from phone_verification.errors import (
     AlreadyVerified,
+    Conflict,
     DestinationDenied,
     InvalidRequest,
     ProviderRejected,
@@ -129,9 +130,9 @@ class TestSmsWithServiceCode:
         with pytest.raises(VerificationNotFound):
             world.service.report(ReportCommand(phone_number=OTHER_NUMBER, code="123456"))
 
-    def test_a_cli_for_an_sms_verification_is_a_bad_request_and_costs_no_attempt(self, world: World) -> None:
+    def test_a_cli_for_an_sms_verification_is_a_conflict_and_costs_no_attempt(self, world: World) -> None:
         verification = start(world)
-        with pytest.raises(InvalidRequest):
+        with pytest.raises(Conflict, match="expects code"):
             report(world, verification, cli=FLASH_CLI)
         assert world.service.status(verification, "anonymous").attempts_remaining == 5
 

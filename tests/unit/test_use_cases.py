@@ -58,7 +58,7 @@ class TestIdempotentStarts:
 
         # When it comes back with another number
         # Then it is refused, and nothing more was sent
-        with pytest.raises(errors.InvalidRequest, match="different request"):
+        with pytest.raises(errors.Conflict, match="different request"):
             world.service.start_once(
                 StartCommand(phone_number=OTHER_NUMBER, idempotency_key="order-1"), replays
             )
@@ -238,6 +238,7 @@ class TestHttpStatuses:
             (errors.VerificationNotFound(), 404),
             (errors.VerificationExpired(), 410),
             (errors.AlreadyVerified(), 409),
+            (errors.Conflict(), 409),
             (errors.TooManyAttempts(), 429),
             (errors.RateLimited(retry_after=3), 429),
             (errors.DestinationDenied(), 403),

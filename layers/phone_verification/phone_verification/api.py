@@ -211,6 +211,7 @@ HTTP_STATUS: Mapping[str, int] = {
     "not_found": 404,
     "expired": 410,
     "already_verified": 409,
+    "conflict": 409,
     "too_many_attempts": 429,
     "rate_limited": 429,
     "destination_denied": 403,

@@ -71,8 +71,17 @@ def _object(body: object) -> Mapping[str, Any]:
     return body
 
 
-def _optional_text(body: Mapping[str, Any], name: str, pattern: re.Pattern[str], hint: str) -> str | None:
+def _optional(body: Mapping[str, Any], name: str) -> Any:
+    """A field's value, None when it is absent; a field that is present must have a value (JSON's null
+    is not one of the values the API takes, and the OpenAPI document says so)."""
     value = body.get(name)
+    if value is None and name in body:
+        raise InvalidRequest(f"{name} must not be null; leave it out instead.")
+    return value
+
+
+def _optional_text(body: Mapping[str, Any], name: str, pattern: re.Pattern[str], hint: str) -> str | None:
+    value = _optional(body, name)
     if value is None:
         return None
     if not isinstance(value, str) or not pattern.fullmatch(value):
@@ -127,14 +136,16 @@ def start_command(
         raise InvalidRequest("phoneNumber is required.")
     if not isinstance(number, str):
         raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.")
-    raw_method = data.get("method", "sms")
+    raw_method = _optional(data, "method")
+    if raw_method is None:
+        raw_method = "sms"
     try:
         method = Method(raw_method.lower()) if isinstance(raw_method, str) else None
     except ValueError:
         method = None
     if method is None:
         raise InvalidRequest("method must be one of sms, flashcall, callout, whatsapp.")
-    code = data.get("code")
+    code = _optional(data, "code")
     if code is not None and method is not Method.SMS:
         raise InvalidRequest("code can only be chosen for sms verifications.")
     if code is not None:
@@ -165,7 +176,7 @@ def report_command(
     """A report. The whole body is validated before anything is looked up, so a malformed report is
     refused alike whether or not the verification (or the number's) exists."""
     data = _object(body)
-    code, cli = data.get("code"), data.get("cli")
+    code, cli = _optional(data, "code"), _optional(data, "cli")
     if (code is None) == (cli is None):
         raise InvalidRequest("Give either code (sms, callout, whatsapp) or cli (flashcall).")
     if phone_number is not None and not isinstance(phone_number, str):

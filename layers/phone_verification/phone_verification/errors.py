@@ -73,6 +73,16 @@ class DestinationDenied(VerificationError):
     default_detail = "Verifications to this number are not allowed."
 
 
+class Conflict(VerificationError):
+    """A well-formed request that the state it addresses refuses: a code for a verification that
+    expects a flashcall's CLI (or the reverse), or an ``Idempotency-Key`` that an earlier, different
+    request holds. Fixing the request's fields would not help; the caller has the wrong target."""
+
+    code = "conflict"
+    title = "Conflict"
+    default_detail = "The request conflicts with the state of its target."
+
+
 class UnidentifiedCaller(VerificationError):
     """The API's authorizer let the request in but names no caller (a JWT without ``sub``): verifications
     belong to their owner, so a caller who cannot be named can own, read or report none."""

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequest, RateLimited, ServiceUnavailable
+from .errors import Conflict, RateLimited, ServiceUnavailable
 from .model import Started, Verification
 from .responses import verification_body, verification_from_body
 
@@ -78,7 +78,7 @@ class PowertoolsReplays:
                 request={"owner": owner_hash, "key": key, "request": dict(fingerprint)}
             )
         except IdempotencyValidationError:
-            raise InvalidRequest("This Idempotency-Key was already used with a different request.") from None
+            raise Conflict("This Idempotency-Key was already used with a different request.") from None
         except IdempotencyAlreadyInProgressError:
             raise RateLimited(
                 "The first request with this Idempotency-Key is still running.", retry_after=1

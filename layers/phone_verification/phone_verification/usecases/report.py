@@ -14,6 +14,7 @@ from phone_verification import phone
 from phone_verification.commands import ReportCommand
 from phone_verification.errors import (
     AlreadyVerified,
+    Conflict,
     DestinationDenied,
     InvalidRequest,
     TooManyAttempts,
@@ -84,7 +85,7 @@ class ReportVerification:
         assert current is not None  # refusal() is NotFound for a missing record
         wants_cli = current.method is Method.FLASHCALL
         if wants_cli != (command.cli is not None):
-            raise InvalidRequest(
+            raise Conflict(
                 "This verification expects cli." if wants_cli else "This verification expects code."
             )
         if current.checked_by == "service":
