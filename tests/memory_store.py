@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from phone_verification.errors import InternalError
+from phone_verification.fraud import GuardPolicy, PrefixState, Verdict, credit, decide, refund
 from phone_verification.limits import EMPTY, Limit, StartLog, take
 from phone_verification.model import Status, VerificationRecord
 from phone_verification.ports import BudgetKind, ConditionFailed, Latest, StartReservation
+from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
 
 
 @dataclass
@@ -33,6 +35,34 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.records: dict[str, VerificationRecord] = {}
         self.budgets: dict[tuple[BudgetKind, str], Budget] = {}
+        self.prefixes: dict[str, PrefixState] = {}
+        self.countries: dict[str, str] = {}
+        self._refused_until: dict[str, int] = {}
+
+    # The fraud guard: ``fraud``'s rules on a dict, with the DynamoDB store's memory of refusals.
+
+    def guard_take(
+        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
+    ) -> Verdict:
+        if self._refused_until.get(prefix_hash, 0) > now:
+            return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
+        state = self.prefixes.get(prefix_hash) or PrefixState.new(policy, now)
+        verdict = decide(policy, state, now, number_hash)
+        if verdict.allowed:
+            self.prefixes[prefix_hash] = verdict.state
+            self.countries[prefix_hash] = country
+        else:
+            self._refused_until[prefix_hash] = now + REFUSAL_MEMORY_SECONDS
+        return verdict
+
+    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+        if prefix_hash in self.prefixes:
+            self.prefixes[prefix_hash] = credit(policy, self.prefixes[prefix_hash], now)
+        self._refused_until.pop(prefix_hash, None)
+
+    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
+        if prefix_hash in self.prefixes:
+            self.prefixes[prefix_hash] = refund(GuardPolicy(), self.prefixes[prefix_hash], now)
 
     def reserve(
         self,

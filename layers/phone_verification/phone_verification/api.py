@@ -239,6 +239,9 @@ def problem(error: VerificationError) -> Response:
         "detail": error.detail,
         "code": error.code,
     }
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str):
+        body["reason"] = reason
     headers = {"Cache-Control": "no-store"}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, error.retry_after))

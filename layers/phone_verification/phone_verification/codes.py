@@ -83,6 +83,9 @@ class Hasher:
     def caller(self, principal: str) -> str:
         return self._digest("caller", principal)
 
+    def prefix(self, prefix: str) -> str:
+        return self._digest("prefix", prefix)
+
 
 def same(left: str, right: str) -> bool:
     """Constant-time comparison of two hashes."""

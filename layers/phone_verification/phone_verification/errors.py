@@ -68,9 +68,17 @@ class RateLimited(VerificationError):
 
 
 class DestinationDenied(VerificationError):
+    """``reason``: set to ``suspected_fraud`` when the fraud guard refused (the problem body carries it)."""
+
     code = "destination_denied"
     title = "Destination denied"
     default_detail = "Verifications to this number are not allowed."
+
+    def __init__(
+        self, detail: str | None = None, *, reason: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.reason = reason
 
 
 class Conflict(VerificationError):

@@ -76,6 +76,10 @@ class VerificationRecord:
     reference: str | None = None
     task_token: str | None = None
     sinch_report_pending: bool = False
+    # The keyed hash of the number's prefix when the fraud guard counted the send: its conversion is
+    # credited there.
+    guard_prefix: str | None = None
+    country: str | None = None  # the destination's ISO 3166 code, for metrics per country
 
     def __repr__(self) -> str:
         return (

@@ -144,11 +144,31 @@ def emf_documents(
 metrics = EmfMetrics(NAMESPACE, SERVICE)
 
 
-class MetricOutcomes:
-    """A metric per outcome, with the method (and the reason, when there is one) as dimensions."""
+# Outcomes also counted per destination country and method: the conversion rate per country (succeeded /
+# started) behind the dashboards, and the fraud guard's refusals by country and rule.
+_BY_COUNTRY = {
+    "started": "StartedByCountry",
+    "verified": "SucceededByCountry",
+    "guard_refused": "FraudGuardRefused",
+    "guard_would_refuse": "FraudGuardWouldRefuse",
+}
 
-    def record(self, outcome: str, method: str, reason: str | None = None) -> None:
-        metrics.count(_OUTCOME_METRICS.get(outcome, outcome), method=method, reason=reason)
+
+class MetricOutcomes:
+    """A metric per outcome, with the method (and the reason, when there is one) as dimensions; the
+    outcomes of ``_BY_COUNTRY`` once more by country."""
+
+    def record(
+        self, outcome: str, method: str, reason: str | None = None, country: str | None = None
+    ) -> None:
+        by_country = _BY_COUNTRY.get(outcome)
+        if outcome in _OUTCOME_METRICS or by_country is None:
+            metrics.count(_OUTCOME_METRICS.get(outcome, outcome), method=method, reason=reason)
+        if by_country is not None and country:
+            if outcome.startswith("guard_"):
+                metrics.count(by_country, country=country, rule=reason)
+            else:
+                metrics.count(by_country, country=country, method=method)
 
 
 def record_sinch_call(call: SinchCall) -> None:

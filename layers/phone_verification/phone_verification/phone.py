@@ -39,6 +39,7 @@ def _refused_types() -> frozenset[int]:
 class PhoneNumber:
     e164: str
     country: str | None
+    country_code: int = 0  # the calling code, 46 for Sweden
 
     @property
     def masked(self) -> str:
@@ -81,7 +82,8 @@ def parse(
         raise DestinationDenied("This type of number cannot be verified.")
     if sms and number_type == PhoneNumberType.FIXED_LINE:
         raise DestinationDenied("This number is a fixed line and cannot receive SMS.")
-    return PhoneNumber(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), country)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return PhoneNumber(e164, country, number.country_code or 0)
 
 
 def mask(e164: str) -> str:

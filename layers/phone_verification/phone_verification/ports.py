@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .errors import VerificationError
+from .fraud import GuardPolicy, Verdict
 from .limits import Limit
 from .model import (
     Method,
@@ -130,6 +131,22 @@ class Store(Protocol):
         """Make a pending verification resume ``token``'s task; ``ConditionFailed`` if it is not pending."""
         ...
 
+    # The fraud guard's prefixes (``fraud.py``), each by the keyed hash of the prefix.
+
+    def guard_take(
+        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
+    ) -> Verdict:
+        """``fraud.decide`` for one send to the prefix, atomically; the verdict's state is not returned."""
+        ...
+
+    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+        """``fraud.credit``: a counted send converted (best effort)."""
+        ...
+
+    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
+        """``fraud.refund``: a counted send went nowhere (best effort)."""
+        ...
+
 
 class SinchGateway(Protocol):
     """The Sinch Verification API as the use cases see it: outcomes, never vendor errors."""
@@ -180,11 +197,16 @@ class HashKeySource(Protocol):
 
 
 class Outcomes(Protocol):
-    """Where the use cases report what happened (metrics)."""
+    """Where the use cases report what happened (metrics). ``country``: the destination's ISO code, for
+    the outcomes counted per country (starts, conversions, fraud-guard refusals)."""
 
-    def record(self, outcome: str, method: str, reason: str | None = None) -> None: ...
+    def record(
+        self, outcome: str, method: str, reason: str | None = None, country: str | None = None
+    ) -> None: ...
 
 
 class NoOutcomes:
-    def record(self, outcome: str, method: str, reason: str | None = None) -> None:
+    def record(
+        self, outcome: str, method: str, reason: str | None = None, country: str | None = None
+    ) -> None:
         return None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .fraud import GuardMode, GuardPolicy
+
 SmsCodeSource = Literal["service", "sinch"]
 SinchAuthScheme = Literal["signed", "basic"]
 
@@ -45,6 +47,21 @@ class Settings:
     caller_window_seconds: int = 3600
     allowed_countries: frozenset[str] = frozenset()
     secret_max_age_seconds: int = 300
+    # A caller-supplied rate key (the start body's rateKey: an end user's IP or account id) gets its own
+    # budget per caller_window_seconds, for backends whose end users all share the backend's principal.
+    max_starts_per_rate_key: int = 10
+    # The fraud guard (fraud.py): enforce, monitor (log and count only) or off.
+    fraud_guard: GuardMode = "enforce"
+    fraud_guard_prefix_budget: int = 20
+    fraud_guard_safe_countries: frozenset[str] = frozenset()
+
+    @property
+    def guard_policy(self) -> GuardPolicy:
+        return GuardPolicy(
+            mode=self.fraud_guard,
+            budget=self.fraud_guard_prefix_budget,
+            safe_countries=self.fraud_guard_safe_countries,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +100,14 @@ class Settings:
             secret_max_age_seconds=reader.integer(
                 "SECRET_MAX_AGE_SECONDS", cls.secret_max_age_seconds, 0, 86_400
             ),
+            max_starts_per_rate_key=reader.integer(
+                "MAX_STARTS_PER_RATE_KEY", cls.max_starts_per_rate_key, 0, 1_000_000
+            ),
+            fraud_guard=reader.choice("FRAUD_GUARD", ("enforce", "monitor", "off"), cls.fraud_guard),  # type: ignore[arg-type]
+            fraud_guard_prefix_budget=reader.integer(
+                "FRAUD_GUARD_PREFIX_BUDGET", cls.fraud_guard_prefix_budget, 1, 100_000
+            ),
+            fraud_guard_safe_countries=reader.countries("FRAUD_GUARD_SAFE_COUNTRIES"),
         )
         if settings.sinch_connect_timeout_seconds + settings.sinch_read_timeout_seconds >= 29:
             # API Gateway gives up after 29-30 s; a slower Sinch answer could never reach the caller.

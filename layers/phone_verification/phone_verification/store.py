@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .fraud import GuardPolicy, Verdict
 from .limits import Limit
 from .model import Status, VerificationRecord
 from .ports import BudgetKind, ConditionFailed, Latest, StartReservation
 from .store_budgets import Budgets, latest_attribute, latest_of, waits_attribute
+from .store_guard import GuardTable
 from .store_items import (
     abort_if_pending,
     attr_n,
@@ -73,6 +75,7 @@ class VerificationStore:
         self._table = table_name
         self._client = client
         self._budgets = Budgets(table_name, client)
+        self._guard = GuardTable(table_name, client)
 
     # ---------------------------------------------------------------------- start limits (number, caller)
 
@@ -93,6 +96,17 @@ class VerificationStore:
 
     def release(self, reservation: StartReservation) -> None:
         self._budgets.release(reservation)
+
+    def guard_take(
+        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
+    ) -> Verdict:
+        return self._guard.take(prefix_hash, country=country, number_hash=number_hash, now=now, policy=policy)
+
+    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+        self._guard.credit(prefix_hash, now=now, policy=policy)
+
+    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
+        self._guard.refund(prefix_hash, now=now)
 
     def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
         item = self._get(key_of("number", number_hash), latest_attribute(owner_hash))

@@ -61,6 +61,8 @@ def record_of(item: Mapping[str, Any]) -> VerificationRecord:
         reference=text_of(item, "reference"),
         task_token=text_of(item, "taskToken"),
         sinch_report_pending=bool(item.get("sinchReportPending", {}).get("BOOL", False)),
+        guard_prefix=text_of(item, "guardPrefix"),
+        country=text_of(item, "country"),
     )
 
 
@@ -86,6 +88,8 @@ def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValue
         ("reason", record.reason),
         ("reference", record.reference),
         ("taskToken", record.task_token),
+        ("guardPrefix", record.guard_prefix),
+        ("country", record.country),
     ):
         if value is not None:
             item[name] = attr_s(value)

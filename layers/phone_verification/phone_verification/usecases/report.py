@@ -36,6 +36,7 @@ from phone_verification.model import (
 )
 from phone_verification.ports import ConditionFailed
 
+from .fraud_guard import FraudGuard
 from .resume import Resumer
 from .shared import Context
 
@@ -46,6 +47,7 @@ class ReportVerification:
     def __init__(self, context: Context, resumer: Resumer) -> None:
         self._context = context
         self._resumer = resumer
+        self._guard = FraudGuard(context)
 
     def __call__(self, command: ReportCommand) -> Verification:
         context = self._context
@@ -66,7 +68,7 @@ class ReportVerification:
             return self._not_matched(failed.record, command, owner_hash, submitted, now)
         verified = view(record, now)
         self._resumer.ended(record, verified)
-        self._verified(record, submitted)
+        self._verified(record, submitted, now)
         return verified
 
     def _not_matched(
@@ -145,7 +147,8 @@ class ReportVerification:
             raise outcome.error
         if outcome.status is Status.SUCCESSFUL:
             finished = self._finish(verification_id, Status.SUCCESSFUL, None, now)
-            self._context.outcomes.record("verified", finished.method)
+            self._context.outcomes.record("verified", finished.method, country=finished.country)
+            self._guard.converted(finished, now)
             verified = view(finished, now)
             self._resumer.ended(finished, verified)
             return verified
@@ -166,12 +169,13 @@ class ReportVerification:
                 raise AlreadyVerified() from None
             raise VerificationExpired() from None
 
-    def _verified(self, record: VerificationRecord, submitted: str) -> None:
+    def _verified(self, record: VerificationRecord, submitted: str, now: int) -> None:
         """The service found the code right: tell Sinch too, for its statistics and billing. Our verdict
         stands: a failure here is counted and flagged, never an error for the user. The code is not kept
         for a later retry (no plaintext codes at rest), so the one retry happens now."""
         context = self._context
-        context.outcomes.record("verified", record.method)
+        context.outcomes.record("verified", record.method, country=record.country)
+        self._guard.converted(record, now)
         logger.info("verification succeeded", extra={"verification_id": record.id, "method": record.method})
         for attempt in (1, 2):
             outcome = context.sinch.report(record.id, record.method, submitted)

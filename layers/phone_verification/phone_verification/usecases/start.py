@@ -12,6 +12,7 @@ from typing import Any
 
 from phone_verification import codes, phone
 from phone_verification.commands import StartCommand
+from phone_verification.errors import VerificationError
 from phone_verification.model import (
     Method,
     Refused,
@@ -23,8 +24,10 @@ from phone_verification.model import (
     VerificationRecord,
     view,
 )
+from phone_verification.phone import PhoneNumber
 from phone_verification.ports import Replays, StartReservation
 
+from .fraud_guard import FraudGuard
 from .resume import Resumer
 from .send_limits import SendLimits
 from .shared import Context
@@ -37,6 +40,7 @@ class StartVerification:
         self._context = context
         self._resumer = resumer
         self._limits = SendLimits(context)
+        self._guard = FraudGuard(context)
 
     def __call__(self, command: StartCommand) -> Verification:
         context, settings = self._context, self._context.settings
@@ -46,13 +50,19 @@ class StartVerification:
         )
         hasher, now = context.hashing(), context.now()
         owner_hash = hasher.caller(command.owner)
-        reservations = self._limits.take(
-            rate_key_hash=hasher.caller(command.rate_key) if command.rate_key is not None else None,
-            principal=command.rate_key is not None and command.rate_key.startswith("iam:"),
-            number_hash=hasher.number(number.e164),
-            owner_hash=owner_hash,
-            now=now,
-        )
+        # The guard first: a prefix under attack is refused before any limit is spent on it.
+        guarded = self._guard.check(number, hasher, method.value, now)
+        try:
+            reservations = self._limits.take(
+                rate_key_hash=hasher.caller(command.rate_key) if command.rate_key is not None else None,
+                principal=command.rate_key is not None and command.rate_key.startswith("iam:"),
+                number_hash=hasher.number(number.e164),
+                owner_hash=owner_hash,
+                now=now,
+            )
+        except VerificationError:
+            self._guard.refund(guarded, now)
+            raise
         code = command.code
         if method is Method.SMS and code is None and settings.sms_code_source == "service":
             code = codes.generate(settings.code_length)
@@ -65,21 +75,22 @@ class StartVerification:
             locale=command.locale,
             code=code,
         )
-        sent = self._send(request, reservations)
+        sent = self._send(request, reservations, guarded, now)
         reservation = reservations[-1]  # the number's: it knows the owner's latest verification for it
         record = self._record(
             command,
             sent=sent,
             code=code,
             hasher=hasher,
-            masked_number=number.masked,
+            number=number,
+            guarded=guarded,
             reservation=reservation,
             now=now,
         )
         replaced = context.store.create(record, replaces=reservation.previous)
         if replaced is not None and replaced.has_task_token:
             self._resumer.superseded(replaced.id)
-        context.outcomes.record("started", method.value)
+        context.outcomes.record("started", method.value, country=number.country)
         logger.info(
             "verification started",
             extra={"verification_id": record.id, "method": method.value, "phone": number.masked},
@@ -121,7 +132,8 @@ class StartVerification:
         sent: Sent,
         code: str | None,
         hasher: codes.Hasher,
-        masked_number: str,
+        number: PhoneNumber,
+        guarded: str | None,
         reservation: StartReservation,
         now: int,
     ) -> VerificationRecord:
@@ -140,21 +152,27 @@ class StartVerification:
             max_attempts=settings.max_report_attempts,
             created_at=now,
             expires_at=now + settings.verification_ttl_seconds,
-            masked_number=masked_number,
+            masked_number=number.masked,
             number_hash=reservation.key_hash,
             owner_hash=hasher.caller(command.owner),
             checked_by="service" if secret_hash else "sinch",
             secret_hash=secret_hash,
             reference=command.reference,
             task_token=command.task_token,
+            guard_prefix=guarded,
+            country=number.country,
         )
 
-    def _send(self, request: SendRequest, reservations: list[StartReservation]) -> Sent:
+    def _send(
+        self, request: SendRequest, reservations: list[StartReservation], guarded: str | None, now: int
+    ) -> Sent:
         outcome = self._context.sinch.start(request)
         if isinstance(outcome, Sent):
             return outcome
         if isinstance(outcome, Refused) or not outcome.may_have_acted:
+            # Nothing was sent: the slots and the guard's token go back.
             self._limits.release(reservations)
+            self._guard.refund(guarded, now)
             raise outcome.error
         # Sinch may have started it (timed out, cut off after sending, an unreadable 2xx). Ask by our
         # reference before answering, so the caller neither loses a sent SMS nor gets a second one.

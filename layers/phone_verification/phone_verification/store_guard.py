@@ -1,0 +1,257 @@
+"""The fraud guard's prefixes in DynamoDB (part of ``store.py``): item ``guard#<keyed hash of the prefix>``
+with the prefix's bucket (``tokens``, ``updated``), its counts, its safe-list and its country (the only
+part of a prefix kept in clear).
+
+A send is one conditional write in the common case: "take a token if one is left" (``fraud.decide`` with
+a token left). Only an empty bucket needs the rules' clock (tokens come back over time): then the item as
+it was (``ReturnValuesOnConditionCheckFailure``) is decided on and written back conditional on its
+``version``. A refused prefix is remembered by this execution environment for a few seconds, so a prefix
+under attack (thousands of starts a second) costs DynamoDB one write per environment and interval, never
+one per start: no hot key. Conversions and refunds are atomic additions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .fraud import GuardPolicy, PrefixState, Verdict, decide
+from .store_items import (
+    attr_n,
+    attr_s,
+    aws_failure,
+    failed_item,
+    int_of,
+    is_condition_failure,
+    key_of,
+    text_of,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+logger = logging.getLogger(__name__.removesuffix("_guard"))
+
+# How long this environment answers "refused" for a prefix without asking DynamoDB again: short, so an
+# operator's unblock or a conversion is seen soon, long enough that an attack costs next to nothing.
+REFUSAL_MEMORY_SECONDS = 10
+# Guard items outlive their last change by this long (DynamoDB TTL): a month of trust, then a fresh start.
+KEEP_SECONDS = 30 * 24 * 3600
+_ROUNDS = 4
+_NAMES = {
+    "#tokens": "tokens",
+    "#sends": "sends",
+    "#updated": "updated",
+    "#version": "version",
+    "#country": "country",
+    "#ttl": "ttl",
+}
+
+
+def guard_key(prefix_hash: str) -> dict[str, AttributeValueTypeDef]:
+    return key_of("guard", prefix_hash)
+
+
+def state_of(item: Mapping[str, Any]) -> PrefixState:
+    tokens = item.get("tokens", {}).get("N")
+    safe_numbers = item.get("safeNumbers", {}).get("SS", [])
+    return PrefixState(
+        tokens=float(tokens) if tokens is not None else 0.0,
+        updated=int_of(item, "updated") or 0,
+        sends=int_of(item, "sends") or 0,
+        conversions=int_of(item, "conversions") or 0,
+        safe=bool(item.get("safe", {}).get("BOOL", False)),
+        safe_numbers=frozenset(safe_numbers),
+    )
+
+
+def _number(value: float) -> AttributeValueTypeDef:
+    return {"N": f"{value:.6f}".rstrip("0").rstrip(".") or "0"}
+
+
+class GuardTable:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+        self._refused_until: dict[str, int] = {}  # prefix hash -> until when (the product's clock)
+
+    def take(
+        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
+    ) -> Verdict:
+        if self._refused_until.get(prefix_hash, 0) > now:
+            return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
+        current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
+        for _ in range(_ROUNDS):
+            if current is not None and not current.exists:  # gone since: it is a new prefix again
+                current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
+            if current is None:
+                return Verdict(True, True, PrefixState(tokens=0.0, updated=now))
+            verdict = decide(policy, current.state, now, number_hash)
+            if not verdict.allowed:
+                self._refused_until[prefix_hash] = now + REFUSAL_MEMORY_SECONDS
+                return verdict
+            if not verdict.counted or self._write_back(prefix_hash, current, verdict.state, now):
+                return verdict
+            current = self._read(prefix_hash)
+        return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
+
+    def credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+        """A counted send converted: its token back plus ``earn``, below the ceiling (best effort)."""
+        gain = 1 + policy.earn
+        names = {
+            "#tokens": "tokens",
+            "#updated": "updated",
+            "#conversions": "conversions",
+            "#version": "version",
+        }
+        values = {":gain": attr_n(gain), ":now": attr_n(now), ":one": attr_n(1)}
+        try:
+            self._update(
+                prefix_hash,
+                "SET #tokens = #tokens + :gain, #updated = :now ADD #conversions :one, #version :one",
+                "attribute_exists(pk) AND #tokens <= :limit",
+                names,
+                {**values, ":limit": attr_n(policy.ceiling - gain)},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                self._count_only(prefix_hash)  # at the ceiling: the conversion is only counted
+            else:
+                logger.warning("could not credit a conversion to its prefix", extra={"aws_error": _code(exc)})
+        except BotoCoreError as exc:
+            logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
+        self._refused_until.pop(prefix_hash, None)
+
+    def refund(self, prefix_hash: str, *, now: int) -> None:
+        """A counted send that went nowhere: its token back (best effort)."""
+        try:
+            self._update(
+                prefix_hash,
+                "SET #tokens = #tokens + :one, #sends = #sends - :one, #updated = :now ADD #version :one",
+                "attribute_exists(pk)",
+                {"#tokens": "tokens", "#sends": "sends", "#updated": "updated", "#version": "version"},
+                {":one": attr_n(1), ":now": attr_n(now)},
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("could not give a prefix its token back")
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _take_a_token(
+        self, prefix_hash: str, country: str, number_hash: str, now: int, policy: GuardPolicy
+    ) -> _Current | None:
+        """The common case in one write: a new prefix, or one with a token left and no safe-listing.
+        None when it applied; otherwise the item as it was, to decide on."""
+        values: dict[str, AttributeValueTypeDef] = {
+            ":budget": attr_n(policy.budget),
+            ":one": attr_n(1),
+            ":zero": attr_n(0),
+            ":now": attr_n(now),
+            ":country": attr_s(country),
+            ":ttl": attr_n(now + KEEP_SECONDS),
+            ":number": attr_s(number_hash),
+        }
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=guard_key(prefix_hash),
+                UpdateExpression=(
+                    "SET #tokens = if_not_exists(#tokens, :budget) - :one,"
+                    " #sends = if_not_exists(#sends, :zero) + :one, #updated = :now, #country = :country,"
+                    " #ttl = :ttl, #version = if_not_exists(#version, :zero) + :one"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#tokens >= :one AND attribute_not_exists(#safe)"
+                    " AND NOT contains(#safeNumbers, :number))"
+                ),
+                ExpressionAttributeNames={**_NAMES, "#safe": "safe", "#safeNumbers": "safeNumbers"},
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise aws_failure("fraud guard", exc) from exc
+            return _Current(failed_item(exc))
+        except BotoCoreError as exc:
+            raise aws_failure("fraud guard", exc) from exc
+        return None
+
+    def _write_back(self, prefix_hash: str, current: _Current, state: PrefixState, now: int) -> bool:
+        """The decided state, if the item is still as it was read; False when another write came first."""
+        try:
+            self._update(
+                prefix_hash,
+                "SET #tokens = :tokens, #sends = :sends, #updated = :now, #version = :version",
+                "#version = :seen",
+                {"#tokens": "tokens", "#sends": "sends", "#updated": "updated", "#version": "version"},
+                {
+                    ":tokens": _number(state.tokens),
+                    ":sends": attr_n(state.sends),
+                    ":now": attr_n(now),
+                    ":version": attr_n(current.version + 1),
+                    ":seen": attr_n(current.version),
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise aws_failure("fraud guard", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("fraud guard", exc) from exc
+        return True
+
+    def _read(self, prefix_hash: str) -> _Current:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=guard_key(prefix_hash), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure("fraud guard", exc) from exc
+        return _Current(item.get("Item", {}))
+
+    def _count_only(self, prefix_hash: str) -> None:
+        try:
+            self._update(
+                prefix_hash,
+                "ADD #conversions :one, #version :one",
+                "attribute_exists(pk)",
+                {"#conversions": "conversions", "#version": "version"},
+                {":one": attr_n(1)},
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("could not count a conversion for its prefix")
+
+    def _update(
+        self,
+        prefix_hash: str,
+        update: str,
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, AttributeValueTypeDef],
+    ) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=guard_key(prefix_hash),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=dict(names),
+            ExpressionAttributeValues=dict(values),
+        )
+
+
+class _Current:
+    """A prefix's item as read: its state and version (0 for none)."""
+
+    def __init__(self, item: Mapping[str, Any]) -> None:
+        self.exists = bool(item)
+        self.state = state_of(item) if item else PrefixState(tokens=0.0, updated=0)
+        self.version = int_of(item, "version") or 0
+        self.country = text_of(item, "country")
+
+
+def _code(exc: ClientError) -> str | None:
+    return exc.response.get("Error", {}).get("Code")
