@@ -85,15 +85,20 @@ def execute(stack: LocalStack, number: str, *, machine: str | None = None, **ext
 
 
 def sms_code(stack: LocalStack, number: str, *, count: int = 1, timeout: float = 10.0) -> str:
-    """The code of the ``count``-th SMS to ``number``, once it has arrived (the workflow sends it)."""
+    """The code of the ``count``-th SMS to ``number``, once it has arrived (the workflow sends it) and
+    the product has stored its verification (which it does after Sinch's answer, a moment after the SMS
+    reaches the phone)."""
     assert stack.sandbox is not None
     deadline = time.monotonic() + timeout
     while True:
         messages = stack.sandbox.inbox(number)["messages"]
         if len(messages) >= count:
-            code: str = messages[count - 1]["code"]
-            return code
-        assert time.monotonic() < deadline, f"no SMS to {number} within {timeout} s"
+            message = messages[count - 1]
+            key = {"pk": {"S": f"verification#{message['verificationId']}"}}
+            if stack.dynamodb().get_item(TableName=stack.table_name, Key=key).get("Item"):
+                code: str = message["code"]
+                return code
+        assert time.monotonic() < deadline, f"no SMS to {number} stored within {timeout} s"
         time.sleep(0.05)
 
 
