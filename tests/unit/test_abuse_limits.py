@@ -89,3 +89,31 @@ class TestNumberTypes:
         for method in Method:
             with pytest.raises(DestinationDenied):
                 world.service.start(StartCommand(phone_number=number, method=method))
+
+
+class TestRateKeys:
+    """Behind one backend principal every end user is the same caller: the start body's rateKey names the
+    end user, who gets a budget of their own (within the backend's)."""
+
+    def test_each_rate_key_has_its_own_budget(self) -> None:
+        world = make_world(max_starts_per_rate_key=2, caller_window_seconds=3600)
+
+        def start_for(number: str, key: str) -> None:
+            world.service.start(StartCommand(phone_number=number, rate_key=BACKEND, user_rate_key=key))
+
+        start_for("+46700000301", "203.0.113.7")
+        start_for("+46700000302", "203.0.113.7")
+        with pytest.raises(RateLimited, match="rateKey") as caught:
+            start_for("+46700000303", "203.0.113.7")
+        assert caught.value.retry_after == 3600
+        start_for("+46700000304", "198.51.100.1")  # another end user of the same backend
+        assert len(world.sinch.starts) == 3
+
+    def test_rate_keys_of_different_callers_are_different_budgets(self) -> None:
+        world = make_world(max_starts_per_rate_key=1)
+        for backend in (BACKEND, "iam:arn:aws:iam::000000000000:role/other-backend"):
+            world.service.start(
+                StartCommand(phone_number="+46700000311", owner=backend, rate_key=backend, user_rate_key="k")
+            )
+            world.clock.now += 31
+        assert len(world.sinch.starts) == 2

@@ -48,6 +48,10 @@ PARAMETER_VARIABLES = {
     "START_WINDOW_SECONDS": "StartWindowSeconds",
     "MIN_SECONDS_BETWEEN_STARTS": "MinSecondsBetweenStarts",
     "ALLOWED_COUNTRIES": "AllowedCountries",
+    "MAX_STARTS_PER_RATE_KEY": "MaxStartsPerRateKey",
+    "FRAUD_GUARD": "FraudGuard",
+    "FRAUD_GUARD_PREFIX_BUDGET": "FraudGuardPrefixBudget",
+    "FRAUD_GUARD_SAFE_COUNTRIES": "FraudGuardSafeCountries",
     "SECRET_MAX_AGE_SECONDS": "SecretMaxAgeSeconds",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
 }
@@ -565,6 +569,31 @@ def test_sinch_failure_rate_alarm_divides_the_emitted_metrics() -> None:
     assert re.fullmatch(rf"(FILL\({failures}, *0\)|{failures}) */ *{requests}", expression["Expression"])
     assert expression["ReturnData"] is True
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0.2, "GreaterThanThreshold")
+
+
+def test_the_conversion_alarm_divides_the_sms_metrics_the_functions_emit() -> None:
+    """SMS pumping that gets past the guard shows as starts that do not convert: the alarm watches the
+    SMS conversion rate over an hour, once enough starts make it mean something."""
+    alarm = _alarms()["ConversionRateAlarm"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    metrics = {
+        query["MetricStat"]["Metric"]["MetricName"]: query
+        for query in queries.values()
+        if "MetricStat" in query
+    }
+    assert set(metrics) == {"VerificationStarted", "VerificationSucceeded"}
+    for query in metrics.values():
+        stat = query["MetricStat"]
+        assert stat["Metric"]["Dimensions"] == [
+            {"Name": "method", "Value": "sms"},
+            {"Name": "service", "Value": FIXED_VARIABLES["POWERTOOLS_SERVICE_NAME"]},
+        ]
+        assert (stat["Period"], stat["Stat"], query["ReturnData"]) == (3600, "Sum", False)
+    (expression,) = [query for query in queries.values() if "Expression" in query]
+    started, succeeded = metrics["VerificationStarted"]["Id"], metrics["VerificationSucceeded"]["Id"]
+    assert expression["Expression"] == f"IF({started} >= 50, FILL({succeeded}, 0) / {started}, 1)"
+    assert alarm["Threshold"] == {"Ref": "ConversionAlarmThreshold"}
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
 
 
 def test_outputs() -> None:

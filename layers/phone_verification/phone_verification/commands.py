@@ -45,6 +45,9 @@ class StartCommand:
     rate_key: str | None = None
     idempotency_key: str | None = None
     task_token: str | None = None
+    # The caller's own rate key (the body's rateKey: an end user's IP address or account id), which gets
+    # a budget of its own within the caller's; never logged, stored only as a keyed hash.
+    user_rate_key: str | None = None
 
     def __repr__(self) -> str:
         return f"StartCommand(method={self.method.value!r}, reference={self.reference!r})"
@@ -167,6 +170,7 @@ def start_command(
         rate_key=rate_key,
         idempotency_key=key,
         task_token=task_token,
+        user_rate_key=direct_text(_optional(data, "rateKey"), "rateKey"),
     )
 
 

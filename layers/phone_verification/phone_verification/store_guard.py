@@ -8,17 +8,22 @@ it was (``ReturnValuesOnConditionCheckFailure``) is decided on and written back 
 ``version``. A refused prefix is remembered by this execution environment for a few seconds, so a prefix
 under attack (thousands of starts a second) costs DynamoDB one write per environment and interval, never
 one per start: no hot key. Conversions and refunds are atomic additions.
+
+``GuardAdmin`` is the operators' side (``python -m guard_admin``): list the prefixes, unblock one, safe-list
+a prefix or a number. Its writes bump ``version`` like the send path's, so a send decided on the item as it
+was never overwrites them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .fraud import GuardPolicy, PrefixState, Verdict, decide
+from .fraud import GuardPolicy, PrefixState, Verdict, _refilled, decide, unblocked
 from .store_items import (
     attr_n,
     attr_s,

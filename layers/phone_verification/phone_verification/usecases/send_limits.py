@@ -8,6 +8,8 @@ that the number is busy, with the limit's own window (or minimum gap) as ``Retry
 
 from __future__ import annotations
 
+from phone_verification.codes import Hasher
+from phone_verification.commands import StartCommand
 from phone_verification.errors import RateLimited, ServiceUnavailable, VerificationError
 from phone_verification.limits import Limit, LimitReached
 from phone_verification.ports import StartReservation
@@ -15,6 +17,7 @@ from phone_verification.ports import StartReservation
 from .shared import Context
 
 NUMBER_BUSY = "Too many verifications were sent to this number recently; try again later."
+RATE_KEY_BUSY = "Too many verifications were started for this rateKey; try again later."
 
 
 class SendLimits:
@@ -22,14 +25,19 @@ class SendLimits:
         self._context = context
 
     def take(
-        self, *, rate_key_hash: str | None, principal: bool, number_hash: str, owner_hash: str, now: int
+        self, command: StartCommand, hasher: Hasher, number_hash: str, owner_hash: str, now: int
     ) -> list[StartReservation]:
-        """The caller's slot (when the caller has a budget), then the number's, last in the list. The
+        """The caller's slot (when the caller has a budget), the slot of the rate key the caller named (an
+        end user behind it, counted within that caller), then the number's, last in the list. The
         number's reservation carries the owner's latest verification for the number."""
         taken: list[StartReservation] = []
-        if rate_key_hash is not None:
-            taken += self._caller(rate_key_hash, principal, now)
+        if command.rate_key is not None:
+            principal = command.rate_key.startswith("iam:")
+            taken += self._caller(hasher.caller(command.rate_key), principal, now)
         try:
+            if command.user_rate_key is not None:
+                user_key = f"rate-key\x1f{command.owner}\x1f{command.user_rate_key}"
+                taken += self._rate_key(hasher.caller(user_key), now)
             taken.append(self._number(number_hash, owner_hash, now))
         except VerificationError:
             self.release(taken)
@@ -53,6 +61,18 @@ class SendLimits:
                 # The caller's own starts kept racing for its budget: nothing is wrong with the request.
                 raise ServiceUnavailable(retry_after=1) from None
             raise RateLimited(retry_after=reached.wait) from None
+
+    def _rate_key(self, key_hash: str, now: int) -> list[StartReservation]:
+        settings = self._context.settings
+        if not settings.max_starts_per_rate_key:
+            return []
+        limit = Limit(settings.max_starts_per_rate_key, settings.caller_window_seconds)
+        try:
+            return [self._context.store.reserve("caller", key_hash, now=now, limit=limit)]
+        except LimitReached as reached:
+            if reached.rule == "contention":
+                raise ServiceUnavailable(retry_after=1) from None
+            raise RateLimited(RATE_KEY_BUSY, retry_after=reached.wait) from None
 
     def _number(self, number_hash: str, owner_hash: str, now: int) -> StartReservation:
         settings = self._context.settings

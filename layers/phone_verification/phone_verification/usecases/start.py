@@ -53,13 +53,7 @@ class StartVerification:
         # The guard first: a prefix under attack is refused before any limit is spent on it.
         guarded = self._guard.check(number, hasher, method.value, now)
         try:
-            reservations = self._limits.take(
-                rate_key_hash=hasher.caller(command.rate_key) if command.rate_key is not None else None,
-                principal=command.rate_key is not None and command.rate_key.startswith("iam:"),
-                number_hash=hasher.number(number.e164),
-                owner_hash=owner_hash,
-                now=now,
-            )
+            reservations = self._limits.take(command, hasher, hasher.number(number.e164), owner_hash, now)
         except VerificationError:
             self._guard.refund(guarded, now)
             raise
