@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run demo sandbox test test-docker test-e2e check lint typecheck unit integration validate build \
+.PHONY: help venv run demo sandbox guard test test-docker test-e2e check lint typecheck unit integration validate build \
 	sam-venv clean bench
 
 help:
@@ -33,6 +33,14 @@ demo: venv
 ## make sandbox   only the Sinch sandbox, on 127.0.0.1:3001 (SANDBOX_PORT)
 sandbox: venv
 	$(BIN)/python -m sinch_sandbox
+
+## make guard     the fraud guard's operators' command (README "Operating the fraud guard") against the
+##                local stack of `make run`: make guard ARGS="list" | ARGS="unblock <number|range|id>" |
+##                ARGS="safelist [--remove] [--prefix] <number|range|id>"; a deployed stack with
+##                GUARD_TARGET="--stack <stack name> --region <region>" (your AWS credentials)
+GUARD_TARGET ?= --local
+guard: venv
+	$(BIN)/python -m guard_admin $(GUARD_TARGET) $(ARGS)
 
 ## make test      everything CI runs: lint, types, template checks, sam build, unit then integration tests
 ##                (the opt-in Docker and deployed-stack suites run too and say why they skip)

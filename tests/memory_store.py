@@ -37,14 +37,15 @@ class InMemoryStore:
         self.budgets: dict[tuple[BudgetKind, str], Budget] = {}
         self.prefixes: dict[str, PrefixState] = {}
         self.countries: dict[str, str] = {}
-        self._refused_until: dict[str, int] = {}
+        self._refused: dict[str, tuple[int, frozenset[str]]] = {}
 
     # The fraud guard: ``fraud``'s rules on a dict, with the DynamoDB store's memory of refusals.
 
     def guard_take(
         self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
     ) -> Verdict:
-        if self._refused_until.get(prefix_hash, 0) > now:
+        until, safe_numbers = self._refused.get(prefix_hash, (0, frozenset()))
+        if until > now and number_hash not in safe_numbers:
             return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
         state = self.prefixes.get(prefix_hash) or PrefixState.new(policy, now)
         verdict = decide(policy, state, now, number_hash)
@@ -52,13 +53,13 @@ class InMemoryStore:
             self.prefixes[prefix_hash] = verdict.state
             self.countries[prefix_hash] = country
         else:
-            self._refused_until[prefix_hash] = now + REFUSAL_MEMORY_SECONDS
+            self._refused[prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, state.safe_numbers)
         return verdict
 
     def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
         if prefix_hash in self.prefixes:
             self.prefixes[prefix_hash] = credit(policy, self.prefixes[prefix_hash], now)
-        self._refused_until.pop(prefix_hash, None)
+        self._refused.pop(prefix_hash, None)
 
     def guard_refund(self, prefix_hash: str, *, now: int) -> None:
         if prefix_hash in self.prefixes:

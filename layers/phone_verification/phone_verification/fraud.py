@@ -84,6 +84,12 @@ class Verdict:
     state: PrefixState
 
 
+def tokens_at(policy: GuardPolicy, state: PrefixState, now: int) -> float:
+    """The tokens the next send finds: a bucket with a token left as it is, an empty one with what has
+    come back since its last change. Below 1, sends are refused."""
+    return state.tokens if state.tokens >= 1 else _refilled(policy, state, now)
+
+
 def _refilled(policy: GuardPolicy, state: PrefixState, now: int) -> float:
     """The tokens an empty bucket has got back since the prefix's last change: ``budget`` a day, up to
     ``budget``. (A bucket with a token left takes the next send without looking at the clock, so time
@@ -97,7 +103,7 @@ def decide(policy: GuardPolicy, state: PrefixState, now: int, number_hash: str) 
     pass without taking one."""
     if state.safe or number_hash in state.safe_numbers:
         return Verdict(True, False, state)
-    tokens = state.tokens if state.tokens >= 1 else _refilled(policy, state, now)
+    tokens = tokens_at(policy, state, now)
     if tokens < 1:
         return Verdict(False, False, state)
     return Verdict(True, True, replace(state, tokens=tokens - 1, sends=state.sends + 1, updated=now))

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .fraud import GuardPolicy, PrefixState, Verdict, _refilled, decide, unblocked
+from .fraud import GuardPolicy, PrefixState, Verdict, decide
 from .store_items import (
     attr_n,
     attr_s,
@@ -39,6 +38,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
+    _Values = Mapping[str, AttributeValueTypeDef]
+
 logger = logging.getLogger(__name__.removesuffix("_guard"))
 
 # How long this environment answers "refused" for a prefix without asking DynamoDB again: short, so an
@@ -46,8 +47,11 @@ logger = logging.getLogger(__name__.removesuffix("_guard"))
 REFUSAL_MEMORY_SECONDS = 10
 # Guard items outlive their last change by this long (DynamoDB TTL): a month of trust, then a fresh start.
 KEEP_SECONDS = 30 * 24 * 3600
-_ROUNDS = 4
-_NAMES = {
+# A safe-listed prefix is kept until the listing is taken back: its ``keep`` attribute holds a TTL far in
+# the future, which every send writes back as the item's ``ttl`` instead of "a month from now".
+KEEP_FOREVER = 4_102_444_800  # 2100-01-01
+ROUNDS = 4
+GUARD_NAMES = {
     "#tokens": "tokens",
     "#sends": "sends",
     "#updated": "updated",
@@ -74,7 +78,7 @@ def state_of(item: Mapping[str, Any]) -> PrefixState:
     )
 
 
-def _number(value: float) -> AttributeValueTypeDef:
+def attr_float(value: float) -> AttributeValueTypeDef:
     return {"N": f"{value:.6f}".rstrip("0").rstrip(".") or "0"}
 
 
@@ -82,22 +86,25 @@ class GuardTable:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        self._refused_until: dict[str, int] = {}  # prefix hash -> until when (the product's clock)
+        # prefix hash -> until when (the product's clock) this environment refuses it without asking, and
+        # the numbers of it that are safe-listed (which pass all the same)
+        self._refused: dict[str, tuple[int, frozenset[str]]] = {}
 
     def take(
         self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
     ) -> Verdict:
-        if self._refused_until.get(prefix_hash, 0) > now:
+        until, safe_numbers = self._refused.get(prefix_hash, (0, frozenset()))
+        if until > now and number_hash not in safe_numbers:
             return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
         current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
-        for _ in range(_ROUNDS):
+        for _ in range(ROUNDS):
             if current is not None and not current.exists:  # gone since: it is a new prefix again
                 current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
             if current is None:
                 return Verdict(True, True, PrefixState(tokens=0.0, updated=now))
             verdict = decide(policy, current.state, now, number_hash)
             if not verdict.allowed:
-                self._refused_until[prefix_hash] = now + REFUSAL_MEMORY_SECONDS
+                self._refused[prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, current.state.safe_numbers)
                 return verdict
             if not verdict.counted or self._write_back(prefix_hash, current, verdict.state, now):
                 return verdict
@@ -129,7 +136,7 @@ class GuardTable:
                 logger.warning("could not credit a conversion to its prefix", extra={"aws_error": _code(exc)})
         except BotoCoreError as exc:
             logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
-        self._refused_until.pop(prefix_hash, None)
+        self._refused.pop(prefix_hash, None)
 
     def refund(self, prefix_hash: str, *, now: int) -> None:
         """A counted send that went nowhere: its token back (best effort)."""
@@ -167,13 +174,18 @@ class GuardTable:
                 UpdateExpression=(
                     "SET #tokens = if_not_exists(#tokens, :budget) - :one,"
                     " #sends = if_not_exists(#sends, :zero) + :one, #updated = :now, #country = :country,"
-                    " #ttl = :ttl, #version = if_not_exists(#version, :zero) + :one"
+                    " #ttl = if_not_exists(#keep, :ttl), #version = if_not_exists(#version, :zero) + :one"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (#tokens >= :one AND attribute_not_exists(#safe)"
                     " AND NOT contains(#safeNumbers, :number))"
                 ),
-                ExpressionAttributeNames={**_NAMES, "#safe": "safe", "#safeNumbers": "safeNumbers"},
+                ExpressionAttributeNames={
+                    **GUARD_NAMES,
+                    "#safe": "safe",
+                    "#safeNumbers": "safeNumbers",
+                    "#keep": "keep",
+                },
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -194,7 +206,7 @@ class GuardTable:
                 "#version = :seen",
                 {"#tokens": "tokens", "#sends": "sends", "#updated": "updated", "#version": "version"},
                 {
-                    ":tokens": _number(state.tokens),
+                    ":tokens": attr_float(state.tokens),
                     ":sends": attr_n(state.sends),
                     ":now": attr_n(now),
                     ":version": attr_n(current.version + 1),
