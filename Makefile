@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run demo sandbox guard test test-docker test-e2e check lint typecheck unit integration validate build \
+.PHONY: help venv run demo sandbox guard fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
 	sam-venv clean bench
 
 help:
@@ -67,6 +67,13 @@ BENCH_PYTHON ?= $(PYTHON313)
 bench: venv
 	@test -f .aws-sam/build/template.yaml || $(MAKE) build
 	$(BIN)/python -m bench $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(BENCH_ARGS)
+
+## make fraud-sim the fraud guard against seeded traffic through the real handlers on the local stack
+##                (README "The simulator"): one table, also in fraud_sim/results/latest.md;
+##                exits non-zero if a done-when criterion fails (about 2 minutes). SIM_ARGS: options,
+##                e.g. SIM_ARGS=--quick (a smoke run), SIM_ARGS="--seed 7 --scenarios 1,4"
+fraud-sim: venv
+	$(BIN)/python -m fraud_sim $(SIM_ARGS)
 
 ## make check     lint and types only (seconds)
 check: lint typecheck
