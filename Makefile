@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run demo sandbox guard fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
+.PHONY: help venv run demo sandbox guard sinch-check fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
 	sam-venv clean bench
 
 help:
@@ -41,6 +41,12 @@ sandbox: venv
 GUARD_TARGET ?= --local
 guard: venv
 	$(BIN)/python -m guard_admin $(GUARD_TARGET) $(ARGS)
+
+## make sinch-check  does your Sinch account send the SMS code the product chooses? (README "Sinch account
+##                modes"): make sinch-check ARGS="--stack <stack name> --number <a test phone of yours>";
+##                against make run: ARGS="--local --number +46700000001"
+sinch-check: venv
+	$(BIN)/python -m sinch_check $(ARGS)
 
 ## make test      everything CI runs: lint, types, template checks, sam build, unit then integration tests
 ##                (the opt-in Docker and deployed-stack suites run too and say why they skip)

@@ -57,22 +57,22 @@ def _unsigned_example_token() -> str:
     )
 
 
-def _banner(stack: LocalStack, template: Path) -> str:
-    lines = [f"Local stack for {template} (no AWS account, no Docker; loopback only)", ""]
-    lines.append(f"  API            {stack.api_url}")
-    for route in stack.routes:
-        lines.append(f"                   {route.route_key:<45} -> {route.function_id}")
-    if stack.sandbox is not None:
-        key = stack.sandbox.config.application_key
-        lines.append(
-            f"  Sinch sandbox  {stack.sandbox.url}   "
-            f"(application key {key!r}; the phone: /sandbox/v1/inbox/<number>)"
-        )
-    else:
-        lines.append(f"  Sinch          {stack.sinch_base_url}   (no sandbox: the functions call this Sinch)")
-    lines.append(
-        f"  AWS emulator   {stack.aws_endpoint_url}   (moto; region {stack.region}, any credentials)"
-    )
+def _sinch_lines(stack: LocalStack) -> list[str]:
+    if stack.sandbox is None:
+        return [f"  Sinch          {stack.sinch_base_url}   (no sandbox: the functions call this Sinch)"]
+    from sinch_sandbox.config import describe_mode  # only when the sandbox runs
+
+    config = stack.sandbox.config
+    return [
+        f"  Sinch sandbox  {stack.sandbox.url}   "
+        f"(application key {config.application_key!r}; the phone: /sandbox/v1/inbox/<number>)",
+        # Which side of Sinch's per-account and undocumented behaviours the sandbox plays (SANDBOX_* vars).
+        f"  Sinch mode     {describe_mode(config)}",
+    ]
+
+
+def _aws_lines(stack: LocalStack) -> list[str]:
+    lines = [f"  AWS emulator   {stack.aws_endpoint_url}   (moto; region {stack.region}, any credentials)"]
     for logical_id, name in stack.table_names.items():
         lines.append(f"                   table  {name}  ({logical_id})")
     for logical_id, arn in stack.secret_arns.items():
@@ -81,6 +81,16 @@ def _banner(stack: LocalStack, template: Path) -> str:
         f"                   state machine {arn}  ({logical_id}; tasks run the handlers)"
         for logical_id, arn in stack.state_machine_arns.items()
     ]
+    return lines
+
+
+def _banner(stack: LocalStack, template: Path) -> str:
+    lines = [f"Local stack for {template} (no AWS account, no Docker; loopback only)", ""]
+    lines.append(f"  API            {stack.api_url}")
+    for route in stack.routes:
+        lines.append(f"                   {route.route_key:<45} -> {route.function_id}")
+    lines += _sinch_lines(stack)
+    lines += _aws_lines(stack)
     for logical_id, spec in stack.functions.items():
         if spec.code_dir is None or not spec.code_dir.is_dir():
             lines.append(

@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from sinch_sandbox.config import SandboxConfig
+from sinch_sandbox.config import SandboxConfig, describe_mode
 from sinch_sandbox.server import SandboxServer
 
 DEFAULT_PORT = 3001
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"Sinch sandbox on {server.url} - application key {config.application_key!r}; "
-        f"read the phone at {server.url}/sandbox/v1/inbox/<+number>",
+        f"read the phone at {server.url}/sandbox/v1/inbox/<+number>; mode: {describe_mode(config)}",
         flush=True,
     )
     try:

@@ -1,4 +1,5 @@
-"""The sandbox's own API under /sandbox/v1/: read the phone, inspect traffic, inject faults, move time.
+"""The sandbox's own API under /sandbox/v1/: read the phone, inspect traffic, inject faults, move time,
+switch account behaviour and make Sinch deny or fail verifications (outcomes).
 
 No auth and never subject to faults: it is how tests and developers observe and steer the sandbox.
 """
@@ -14,6 +15,7 @@ from urllib.parse import unquote
 from sinch_sandbox.config import SandboxConfig
 from sinch_sandbox.faults import FaultError, parse_fault
 from sinch_sandbox.numbers import lookup_key
+from sinch_sandbox.outcomes import OutcomeError, parse_outcome
 from sinch_sandbox.responses import Response, json_response
 from sinch_sandbox.state import SandboxState, iso_utc
 
@@ -22,6 +24,10 @@ PREFIX = "/sandbox/v1/"
 # Control-API field -> SandboxConfig field, for the runtime toggles.
 CONFIG_FIELDS = {
     "flashcallReturnsCli": "flashcall_returns_cli",
+    "flashcallReportTimeout": "flashcall_report_timeout",
+    "wrongCodeEndsVerification": "wrong_code_ends_verification",
+    "honourCustomCode": "honour_custom_code",
+    "finishedReportAnswer": "finished_report_answer",
     "expirySeconds": "expiry_seconds",
     "timestampWindowSeconds": "timestamp_window_seconds",
 }
@@ -34,13 +40,10 @@ class ControlError(ValueError):
 
 
 def config_view(config: SandboxConfig) -> dict[str, Any]:
-    return {
-        "applicationKey": config.application_key,
-        "flashcallReturnsCli": config.flashcall_returns_cli,
-        "expirySeconds": config.expiry_seconds,
-        "timestampWindowSeconds": config.timestamp_window_seconds,
-        "maxBodyBytes": config.max_body_bytes,
-    }
+    view: dict[str, Any] = {"applicationKey": config.application_key}
+    view.update({key: getattr(config, name) for key, name in CONFIG_FIELDS.items()})
+    view["maxBodyBytes"] = config.max_body_bytes
+    return view
 
 
 def apply_config(state: SandboxState, changes: dict[str, Any]) -> SandboxConfig:
@@ -90,6 +93,9 @@ class ControlApi:
             ("POST", "time"): self._time,
             ("GET", "config"): lambda _a, _b: json_response(200, config_view(self.state.config)),
             ("POST", "config"): self._config,
+            ("GET", "outcomes"): lambda _a, _b: json_response(200, {"outcomes": self.state.outcomes_view()}),
+            ("POST", "outcomes"): self._add_outcome,
+            ("DELETE", "outcomes"): self._clear_outcomes,
         }
 
     def _inbox(self, number: str, _body: bytes) -> Response:
@@ -111,6 +117,18 @@ class ControlApi:
     def _clear_faults(self, _argument: str, _body: bytes) -> Response:
         self.state.clear_faults()
         return json_response(200, {"faults": []})
+
+    def _add_outcome(self, _argument: str, body: bytes) -> Response:
+        try:
+            rule = parse_outcome(_json(body))
+        except OutcomeError as error:
+            raise ControlError(400, str(error)) from None
+        self.state.add_outcome(rule)
+        return json_response(201, {"outcome": rule.to_json()})
+
+    def _clear_outcomes(self, _argument: str, _body: bytes) -> Response:
+        self.state.clear_outcomes()
+        return json_response(200, {"outcomes": []})
 
     def _reset(self, _argument: str, _body: bytes) -> Response:
         self.state.reset()

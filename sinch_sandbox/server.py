@@ -20,6 +20,7 @@ from sinch_sandbox.control import ControlApi, advance_time, apply_config
 from sinch_sandbox.errors import SinchError, invalid_request
 from sinch_sandbox.faults import FaultRule, parse_fault
 from sinch_sandbox.numbers import lookup_key
+from sinch_sandbox.outcomes import parse_outcome
 from sinch_sandbox.responses import Response, error_response, json_response
 from sinch_sandbox.sinch_api import (
     LogInfo,
@@ -397,6 +398,17 @@ class SandboxServer:
 
     def clear_faults(self) -> None:
         self._state.clear_faults()
+
+    def add_outcome(self, status: str, reason: str, number: str | None = None) -> None:
+        """Make starts answer as Sinch does for a denied (DENIED) or failed (ERROR) verification: for every
+        start to ``number``, or for the next start whatever its number. ValueError if invalid."""
+        self._state.add_outcome(parse_outcome({"status": status, "reason": reason, "number": number}))
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        return self._state.outcomes_view()
+
+    def clear_outcomes(self) -> None:
+        self._state.clear_outcomes()
 
     def advance_time(self, seconds: float) -> None:
         advance_time(self._state, seconds)

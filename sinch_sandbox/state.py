@@ -1,5 +1,5 @@
 """Everything the sandbox remembers, behind one lock: verifications, the phones' inbox, the request log,
-pending fault rules, the movable clock and the runtime configuration."""
+pending fault and outcome rules, the movable clock and the runtime configuration."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from typing import Any
 
 from sinch_sandbox.config import SandboxConfig
 from sinch_sandbox.faults import FaultRule
+from sinch_sandbox.outcomes import DENIED, ERROR, OutcomeRule
 
 PENDING = "PENDING"
 SUCCESSFUL = "SUCCESSFUL"
 FAIL = "FAIL"
 ABORTED = "ABORTED"
+# Set at start by an outcome rule: the verification never reached the phone.
+OUTCOME_STATUSES = (DENIED, ERROR)
 
 # Bounded so a sandbox left running for days under a load test cannot grow without limit.
 MAX_LOGGED_REQUESTS = 10_000
@@ -66,6 +69,8 @@ class Verification:
     status: str = PENDING
     reason: str | None = None
     reported: bool = False
+    # False when an outcome rule denied or errored the verification at start: nothing reached the phone.
+    delivered: bool = True
 
     def refresh(self, now: float) -> None:
         if self.status == PENDING and now >= self.expires_at:
@@ -91,6 +96,7 @@ class SandboxState:
         self.inboxes: dict[str, Inbox] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self.faults: list[FaultRule] = []
+        self.outcomes: list[OutcomeRule] = []
 
     def reset(self) -> None:
         with self.lock:
@@ -101,6 +107,7 @@ class SandboxState:
             self.inboxes.clear()
             self.requests.clear()
             self.faults.clear()
+            self.outcomes.clear()
 
     def now(self) -> float:
         return self.clock.now()
@@ -192,6 +199,30 @@ class SandboxState:
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
+
+    # -- outcome rules -------------------------------------------------------------------------
+
+    def add_outcome(self, rule: OutcomeRule) -> None:
+        with self.lock:
+            self.outcomes.append(rule)
+
+    def take_outcome(self, number: str) -> OutcomeRule | None:
+        """The oldest rule that applies to a start to ``number``; a next-start rule is used up by it."""
+        with self.lock:
+            for rule in self.outcomes:
+                if rule.matches(number):
+                    if rule.number is None:
+                        self.outcomes.remove(rule)
+                    return rule
+            return None
+
+    def outcomes_view(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [rule.to_json() for rule in self.outcomes]
+
+    def clear_outcomes(self) -> None:
+        with self.lock:
+            self.outcomes.clear()
 
 
 def _append_bounded(entries: list[dict[str, Any]], entry: dict[str, Any]) -> None:

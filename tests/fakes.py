@@ -22,6 +22,7 @@ from phone_verification.sinch import (
     Report,
     ReportResult,
     SinchError,
+    SinchNotFound,
     SinchRequestRejected,
     SinchUnavailable,
     SmsStart,
@@ -50,6 +51,7 @@ class ScriptedSinch:
     verdicts: list[ReportResult | SinchError] = field(default_factory=list)
     start_failure: SinchError | None = None
     by_reference: dict[str, StatusResult] = field(default_factory=dict)
+    by_id: dict[str, StatusResult] = field(default_factory=dict)
     starts: list[StartRequest] = field(default_factory=list)
     reports: list[tuple[str, Report]] = field(default_factory=list)
 
@@ -85,6 +87,11 @@ class ScriptedSinch:
         if isinstance(verdict, SinchError):
             raise verdict
         return verdict
+
+    def status(self, verification_id: str) -> StatusResult:
+        if verification_id in self.by_id:
+            return self.by_id[verification_id]
+        raise SinchNotFound("not found", http_status=404, error_code=40400)
 
     def status_by_reference(self, reference: str) -> StatusResult:
         if reference in self.by_reference:

@@ -50,20 +50,25 @@ class TestCountryAllowList:
 
 class TestSinchGeneratedCodes:
     def test_sinch_decides_every_sms_report(self, policy: Product) -> None:
-        """Sinch chose the code, so the service cannot check it: each report, wrong or right, goes to
-        Sinch by id, and a wrong one still costs an attempt and leaves the verification open."""
+        """Sinch chose the code, so the service cannot check it: each report goes to Sinch by id, and a
+        wrong one ends the verification as a default account does (the user asks for a new code)."""
         verification = policy.started()["id"]
         code = policy.code()
         assert policy.inbox()["messages"][-1]["verificationId"] == verification
 
         typo = policy.report(verification, {"code": wrong(code)})
-        assert (typo.json()["status"], typo.json()["attemptsRemaining"]) == ("PENDING", 4)
-        right = policy.report(verification, {"code": code})
+        assert (typo.json()["status"], typo.json()["attemptsRemaining"]) == ("FAIL", 0)
+        problem(policy.report(verification, {"code": code}), 429, "too_many_attempts")
+
+        policy.advance(31)
+        again = policy.started()["id"]
+        right = policy.report(again, {"code": policy.code()})
         assert right.json()["status"] == "SUCCESSFUL"
         private(right.text, NUMBER, code)
         assert [r["path"] for r in policy.sinch_requests("report")] == [
-            f"{SINCH_PREFIX}/id/{verification}"
-        ] * 2
+            f"{SINCH_PREFIX}/id/{verification}",
+            f"{SINCH_PREFIX}/id/{again}",
+        ]
 
     def test_a_sinch_outage_on_report_refunds_the_attempt(self, policy: Product) -> None:
         verification = policy.started()["id"]

@@ -35,9 +35,9 @@ from referencing.jsonschema import DRAFT202012
 import phone_verification
 from local_stack import Template
 from phone_verification import api, codes, commands, errors, phone
-from phone_verification.model import Verification
+from phone_verification.model import Status, Verification
 from phone_verification.responses import verification_body
-from phone_verification.sinch import Method, StartResult, Status
+from phone_verification.sinch import Method, StartResult
 from phone_verification.sinch.adapter import hints as start_hints
 from tests.fakes import load_handler
 

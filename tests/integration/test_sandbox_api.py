@@ -8,14 +8,20 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import requests
@@ -26,6 +32,7 @@ KEY = SandboxConfig().application_key
 SECRET = SandboxConfig().application_secret
 V = "/verification/v1/verifications"
 NUMBER = "+46700000000"
+ROOT = Path(__file__).resolve().parents[2]
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -218,34 +225,57 @@ def test_flashcall_start_returns_a_filter_that_matches_the_cli_that_calls(
     assert body["method"] == "flashcall"
     assert set(body) == {"id", "method", "flashCall", "_links"}
     flash = body["flashCall"]
-    assert set(flash) == {
-        "cliFilter",
-        "interceptionTimeout",
-        "reportTimeout",
-        "denyCallAfter",
-        "callId",
-        "cli",
-    }
-    assert (flash["interceptionTimeout"], flash["reportTimeout"], flash["denyCallAfter"]) == (20, 600, 0)
+    # By default the CLI is not in the response: at Sinch, returning it is an account option.
+    assert set(flash) == {"cliFilter", "interceptionTimeout", "reportTimeout", "denyCallAfter", "callId"}
+    assert (flash["interceptionTimeout"], flash["reportTimeout"], flash["denyCallAfter"]) == (20, 75, 0)
     assert flash["callId"] == body["id"]
-    assert re.fullmatch(flash["cliFilter"], flash["cli"])
-    assert sandbox.inbox(NUMBER)["calls"] == [
-        {
-            "verificationId": body["id"],
-            "method": "flashcall",
-            "cli": flash["cli"],
-            "at": sandbox.inbox(NUMBER)["calls"][0]["at"],
-        }
-    ]
+    [call] = sandbox.inbox(NUMBER)["calls"]
+    assert re.fullmatch(flash["cliFilter"], call["cli"])
+    assert call == {"verificationId": body["id"], "method": "flashcall", "cli": call["cli"], "at": call["at"]}
 
 
 def test_flashcall_cli_is_only_revealed_when_the_account_allows_it(api: Api, sandbox: SandboxServer) -> None:
+    assert api.control("GET", "config").json()["flashcallReturnsCli"] is False
+    assert "cli" not in api.started(method="flashcall")["flashCall"]
+
+    assert api.control("POST", "config", {"flashcallReturnsCli": True}).json()["flashcallReturnsCli"] is True
+    flash = api.started("+46700000001", method="flashcall")["flashCall"]
+    # The phone is called from the same CLI either way.
+    assert flash["cli"] == sandbox.inbox("+46700000001")["calls"][0]["cli"]
+    assert re.fullmatch(flash["cliFilter"], flash["cli"])
+
+    sandbox.configure(flashcall_returns_cli=False)
+    assert "cli" not in api.started("+46700000002", method="flashcall")["flashCall"]
+    assert len(sandbox.inbox("+46700000002")["calls"]) == 1
+
+
+def test_flashcall_report_timeout_is_the_flashcalls_lifetime(api: Api, sandbox: SandboxServer) -> None:
+    flash = api.started(method="flashcall")
+    sms = api.started("+46700000001")
+    assert (flash["flashCall"]["reportTimeout"], flash["flashCall"]["interceptionTimeout"]) == (75, 45)
+    sandbox.advance_time(74)
+    assert api.status(f"id/{flash['id']}").json()["status"] == "PENDING"
+    sandbox.advance_time(1)
+    expired = api.status(f"id/{flash['id']}").json()
+    assert (expired["status"], expired["reason"]) == ("FAIL", "Expired")
+    # Other methods keep their own lifetime (expiry_seconds).
+    assert api.status(f"id/{sms['id']}").json()["status"] == "PENDING"
+
+
+def test_flashcall_report_timeout_is_configurable(api: Api, sandbox: SandboxServer) -> None:
     assert (
-        api.control("POST", "config", {"flashcallReturnsCli": False}).json()["flashcallReturnsCli"] is False
+        api.control("POST", "config", {"flashcallReportTimeout": 30}).json()["flashcallReportTimeout"] == 30
     )
-    flash = api.started(method="flashcall")["flashCall"]
-    assert "cli" not in flash
-    assert re.fullmatch(flash["cliFilter"], sandbox.inbox(NUMBER)["calls"][0]["cli"])
+    flash = api.started(method="flashcall")
+    # interceptionTimeout never outlasts the verification.
+    assert (flash["flashCall"]["reportTimeout"], flash["flashCall"]["interceptionTimeout"]) == (30, 30)
+    cli = sandbox.inbox(NUMBER)["calls"][0]["cli"]
+    sandbox.advance_time(30)
+    sinch_error(api.report(flash["id"], {"method": "flashcall", "flashcall": {"cli": cli}}), 400, 40003)
+    assert api.status(f"id/{flash['id']}").json()["reason"] == "Expired"
+
+    sandbox.configure(flashcall_report_timeout=120)
+    assert api.started("+46700000001", method="flashcall")["flashCall"]["reportTimeout"] == 120
 
 
 def test_callout_and_whatsapp_starts(api: Api, sandbox: SandboxServer) -> None:
@@ -274,29 +304,68 @@ def test_unknown_body_fields_are_ignored(api: Api) -> None:
 # -- report and life cycle ---------------------------------------------------------------------------
 
 
-def test_a_wrong_code_fails_that_report_but_the_verification_stays_open(
-    api: Api, sandbox: SandboxServer
-) -> None:
+def _wrong(code: str) -> str:
+    return "0000" if code != "0000" else "1111"
+
+
+def test_a_wrong_code_ends_the_verification(api: Api, sandbox: SandboxServer) -> None:
     started = api.started()
     code = sms_code(sandbox)
-    wrong = "0000" if code != "0000" else "1111"
 
-    response = api.report(started["id"], {"method": "sms", "sms": {"code": wrong}})
+    response = api.report(started["id"], {"method": "sms", "sms": {"code": _wrong(code)}})
     assert response.status_code == 200
-    assert response.json() == {
+    failed = {"id": started["id"], "method": "sms", "status": "FAIL", "reason": "Invalid code"}
+    assert response.json() == failed
+    status = api.status(f"id/{started['id']}").json()
+    assert (status["status"], status["reason"], status["source"]) == ("FAIL", "Invalid code", "manual")
+    assert "price" in status
+
+    # Sinch: once a verification failed you cannot re-report; start a new one.
+    sinch_error(api.report(started["id"], {"method": "sms", "sms": {"code": code}}), 400, 40003)
+    assert api.status(f"id/{started['id']}").json()["status"] == "FAIL"
+
+
+def test_a_wrong_cli_ends_a_flashcall(api: Api, sandbox: SandboxServer) -> None:
+    started = api.started(method="flashcall")
+    cli = sandbox.inbox(NUMBER)["calls"][0]["cli"]
+    wrong = api.report(started["id"], {"method": "flashcall", "flashcall": {"cli": "+15555550100"}})
+    assert wrong.json() == {
         "id": started["id"],
-        "method": "sms",
+        "method": "flashcall",
         "status": "FAIL",
-        "reason": "Invalid code",
+        "reason": "Invalid CLI",
+        "callComplete": True,
     }
-    assert api.status(f"id/{started['id']}").json()["status"] == "PENDING"
+    assert api.status(f"id/{started['id']}").json()["reason"] == "Invalid CLI"
+    sinch_error(api.report(started["id"], {"method": "flashcall", "flashcall": {"cli": cli}}), 400, 40003)
+
+
+def test_with_wrong_code_ends_verification_off_the_verification_stays_open(
+    api: Api, sandbox: SandboxServer
+) -> None:
+    view = api.control("POST", "config", {"wrongCodeEndsVerification": False}).json()
+    assert view["wrongCodeEndsVerification"] is False
+    started = api.started()
+    code = sms_code(sandbox)
+
+    for _ in range(3):  # no attempt limit
+        response = api.report(started["id"], {"method": "sms", "sms": {"code": _wrong(code)}})
+        assert response.json() == {
+            "id": started["id"],
+            "method": "sms",
+            "status": "FAIL",
+            "reason": "Invalid code",
+        }
+        status = api.status(f"id/{started['id']}").json()
+        assert (status["status"], status.get("reason")) == ("PENDING", None)
 
     response = api.report(started["id"], {"method": "sms", "sms": {"code": code}})
     assert response.json() == {"id": started["id"], "method": "sms", "status": "SUCCESSFUL"}
 
-    # A finished verification keeps its result, whatever is reported next.
-    again = api.report(started["id"], {"method": "sms", "sms": {"code": wrong}})
-    assert again.json() == {"id": started["id"], "method": "sms", "status": "SUCCESSFUL"}
+    sandbox.configure(wrong_code_ends_verification=True)
+    other = api.started("+46700000001")
+    api.report(other["id"], {"method": "sms", "sms": {"code": _wrong(sms_code(sandbox, "+46700000001"))}})
+    assert api.status(f"id/{other['id']}").json()["status"] == "FAIL"
 
 
 def test_codes_compare_case_insensitively_and_a_top_level_code_is_accepted(
@@ -306,14 +375,17 @@ def test_codes_compare_case_insensitively_and_a_top_level_code_is_accepted(
     assert api.report(started["id"], {"method": "sms", "code": "abc-9"}).json()["status"] == "SUCCESSFUL"
 
 
-def test_after_expiry_every_report_fails_as_expired(api: Api, sandbox: SandboxServer) -> None:
+def test_after_expiry_the_verification_is_finished(api: Api, sandbox: SandboxServer) -> None:
     started = api.started()
     code = sms_code(sandbox)
     sandbox.advance_time(600)
-    expired = {"id": started["id"], "method": "sms", "status": "FAIL", "reason": "Expired"}
-    assert api.report(started["id"], {"method": "sms", "sms": {"code": code}}).json() == expired
     status = api.status(f"id/{started['id']}").json()
     assert (status["status"], status["reason"]) == ("FAIL", "Expired")
+    sinch_error(api.report(started["id"], {"method": "sms", "sms": {"code": code}}), 400, 40003)
+
+    api.control("POST", "config", {"finishedReportAnswer": "status"})
+    expired = {"id": started["id"], "method": "sms", "status": "FAIL", "reason": "Expired"}
+    assert api.report(started["id"], {"method": "sms", "sms": {"code": code}}).json() == expired
     assert api.report(started["id"], {"method": "sms", "sms": {"code": code}}).json() == expired
 
 
@@ -323,7 +395,8 @@ def test_sms_expiry_option_sets_the_lifetime(api: Api, sandbox: SandboxServer) -
     sandbox.advance_time(59)
     assert api.status(f"id/{started['id']}").json()["status"] == "PENDING"
     sandbox.advance_time(1)
-    assert api.report(started["id"], {"method": "sms", "sms": {"code": code}}).json()["reason"] == "Expired"
+    assert api.status(f"id/{started['id']}").json()["reason"] == "Expired"
+    sinch_error(api.report(started["id"], {"method": "sms", "sms": {"code": code}}), 400, 40003)
 
 
 def test_a_new_start_for_the_same_number_aborts_the_pending_one(api: Api, sandbox: SandboxServer) -> None:
@@ -333,9 +406,7 @@ def test_a_new_start_for_the_same_number_aborts_the_pending_one(api: Api, sandbo
     status = api.status(f"id/{first['id']}").json()
     assert status["status"] == "ABORTED"
     assert "reason" not in status
-    assert (
-        api.report(first["id"], {"method": "sms", "sms": {"code": first_code}}).json()["status"] == "ABORTED"
-    )
+    sinch_error(api.report(first["id"], {"method": "sms", "sms": {"code": first_code}}), 400, 40003)
     assert api.status(f"id/{second['id']}").json()["status"] == "PENDING"
 
 
@@ -366,18 +437,48 @@ def test_report_by_number_accepts_an_encoded_plus(api: Api, sandbox: SandboxServ
 
 def test_flashcall_report_matches_the_cli_on_digits(api: Api, sandbox: SandboxServer) -> None:
     started = api.started(method="flashcall")
-    cli = started["flashCall"]["cli"]
-    wrong = api.report(started["id"], {"method": "flashCall", "flashCall": {"cli": "+15555550100"}})
-    assert wrong.json() == {
-        "id": started["id"],
-        "method": "flashcall",
-        "status": "FAIL",
-        "reason": "Invalid CLI",
-        "callComplete": True,
-    }
+    cli = sandbox.inbox(NUMBER)["calls"][0]["cli"]
     spaced = f"{cli[:4]} {cli[4:8]}-{cli[8:]}"
     right = api.report(started["id"], {"method": "flashcall", "flashcall": {"cli": spaced}})
-    assert right.json()["status"] == "SUCCESSFUL"
+    assert right.json() == {
+        "id": started["id"],
+        "method": "flashcall",
+        "status": "SUCCESSFUL",
+        "callComplete": True,
+    }
+
+
+@pytest.mark.parametrize("method", ["flashcall", "flashCall"])
+@pytest.mark.parametrize("key", ["flashcall", "flashCall"])
+def test_flashcall_reports_accept_either_spelling_of_the_key(
+    api: Api, sandbox: SandboxServer, method: str, key: str
+) -> None:
+    started = api.started(method="flashcall")
+    cli = sandbox.inbox(NUMBER)["calls"][0]["cli"]
+    response = api.report(started["id"], {"method": method, key: {"cli": cli}})
+    assert response.json()["status"] == "SUCCESSFUL"
+
+
+def test_report_answers_carry_the_reference(api: Api, sandbox: SandboxServer) -> None:
+    sms = api.started(reference="order-7")
+    response = api.report(sms["id"], {"method": "sms", "sms": {"code": sms_code(sandbox)}})
+    assert response.json() == {
+        "id": sms["id"],
+        "method": "sms",
+        "status": "SUCCESSFUL",
+        "reference": "order-7",
+    }
+
+    call = api.started("+46700000001", method="callout", reference="order-8")
+    wrong = api.report(call["id"], {"method": "callout", "callout": {"code": "x"}})
+    assert wrong.json() == {
+        "id": call["id"],
+        "method": "callout",
+        "status": "FAIL",
+        "reason": "Invalid code",
+        "reference": "order-8",
+        "callComplete": True,
+    }
 
 
 def test_whatsapp_report(api: Api, sandbox: SandboxServer) -> None:
@@ -410,6 +511,235 @@ def test_bad_reports_are_refused(
 def test_reporting_an_unknown_id_is_not_found(api: Api) -> None:
     response = api.report(str(uuid.uuid4()), {"method": "sms", "sms": {"code": "1234"}})
     sinch_error(response, 404, 40400, "Requested resource was not found.")
+
+
+# -- finished verifications, custom codes ------------------------------------------------------------
+
+
+def _finish_successful(api: Api, sandbox: SandboxServer) -> tuple[str, str, str | None]:
+    started = api.started(reference="done-1")
+    api.report(started["id"], {"method": "sms", "sms": {"code": sms_code(sandbox)}})
+    return started["id"], "SUCCESSFUL", None
+
+
+def _finish_failed(api: Api, sandbox: SandboxServer) -> tuple[str, str, str | None]:
+    started = api.started(reference="done-1")
+    api.report(started["id"], {"method": "sms", "sms": {"code": _wrong(sms_code(sandbox))}})
+    return started["id"], "FAIL", "Invalid code"
+
+
+def _finish_aborted(api: Api, sandbox: SandboxServer) -> tuple[str, str, str | None]:
+    started = api.started(reference="done-1")
+    api.started(method="callout")
+    return started["id"], "ABORTED", None
+
+
+def _finish_expired(api: Api, sandbox: SandboxServer) -> tuple[str, str, str | None]:
+    started = api.started(reference="done-1")
+    sandbox.advance_time(600)
+    return started["id"], "FAIL", "Expired"
+
+
+@pytest.mark.parametrize("finish", [_finish_successful, _finish_failed, _finish_aborted, _finish_expired])
+@pytest.mark.parametrize("answer", ["invalid_request", "not_found", "status", None])
+def test_a_report_on_a_finished_verification_gets_the_configured_answer(
+    api: Api, sandbox: SandboxServer, finish: Any, answer: str | None
+) -> None:
+    if answer is not None:
+        assert api.control("POST", "config", {"finishedReportAnswer": answer}).status_code == 200
+    verification_id, status, reason = finish(api, sandbox)
+    code = sandbox.inbox(NUMBER)["messages"][0]["code"]  # the right code does not reopen it either
+    by_id = api.report(verification_id, {"method": "sms", "sms": {"code": code}})
+    by_number = api.send("PUT", f"{V}/number/{NUMBER}", {"method": "sms", "sms": {"code": code}})
+    for response in (by_id, by_number):
+        if answer in ("invalid_request", None):  # the default
+            sinch_error(response, 400, 40003, "Invalid request")
+        elif answer == "not_found":
+            sinch_error(response, 404, 40400, "Requested resource was not found.")
+        else:
+            expected = {"id": verification_id, "method": "sms", "status": status, "reason": reason}
+            expected["reference"] = "done-1"
+            assert response.json() == {k: v for k, v in expected.items() if v is not None}
+    after = api.status(f"id/{verification_id}").json()
+    assert (after["status"], after.get("reason")) == (status, reason)
+
+
+def test_an_ignored_custom_code_is_validated_but_not_sent(api: Api, sandbox: SandboxServer) -> None:
+    assert api.control("POST", "config", {"honourCustomCode": False}).json()["honourCustomCode"] is False
+    started = api.started(smsOptions={"code": "2468"})
+    assert started["sms"]["codeType"] == "Numeric"
+    [message] = sandbox.inbox(NUMBER)["messages"]
+    assert re.fullmatch(r"\d{4}", message["code"])
+    assert message["code"] != "2468"
+    assert message["text"] == f"Your verification code is {message['code']}."
+    # Reporting the code the caller chose is a wrong code.
+    wrong = api.report(started["id"], {"method": "sms", "sms": {"code": "2468"}})
+    assert (wrong.json()["status"], wrong.json()["reason"]) == ("FAIL", "Invalid code")
+
+    other = api.started("+46700000001", smsOptions={"code": "ab-12", "codeType": "Alpha"})
+    assert other["sms"]["codeType"] == "Alpha"
+    sent = sms_code(sandbox, "+46700000001")
+    assert re.fullmatch(r"[A-Z]{4}", sent)
+    right = api.report(other["id"], {"method": "sms", "sms": {"code": sent}})
+    assert right.json()["status"] == "SUCCESSFUL"
+
+    # Still validated as Sinch validates it.
+    sinch_error(api.start(smsOptions={"code": "12345678901"}), 400, 40001, "The SMS code is not valid.")
+
+
+def test_a_custom_code_is_honoured_by_default(api: Api, sandbox: SandboxServer) -> None:
+    assert api.control("GET", "config").json()["honourCustomCode"] is True
+    started = api.started(smsOptions={"code": "2468"})
+    assert sms_code(sandbox) == "2468"
+    assert (
+        api.report(started["id"], {"method": "sms", "sms": {"code": "2468"}}).json()["status"] == "SUCCESSFUL"
+    )
+
+
+# -- outcomes: DENIED and ERROR ----------------------------------------------------------------------
+
+
+def test_a_next_start_outcome_denies_one_verification_whatever_its_number(
+    api: Api, sandbox: SandboxServer
+) -> None:
+    created = api.control("POST", "outcomes", {"status": "DENIED", "reason": "Fraud"})
+    assert created.status_code == 201
+    rule = {"status": "DENIED", "reason": "Fraud", "number": None}
+    assert created.json() == {"outcome": rule}
+    assert api.control("GET", "outcomes").json() == {"outcomes": [rule]}
+
+    denied = api.start("+46700000009", reference="denied-1")
+    assert denied.status_code == 200
+    body = denied.json()
+    assert set(body) == {"id", "method", "sms", "_links"}
+    assert sandbox.inbox("+46700000009") == {"phoneNumber": "+46700000009", "messages": [], "calls": []}
+    status = api.status(f"id/{body['id']}").json()
+    assert (status["status"], status["reason"]) == ("DENIED", "Fraud")
+    assert "price" not in status  # nothing was sent
+    # A report answers the verification's status, whatever the finished-report answer is.
+    report = api.report(body["id"], {"method": "sms", "sms": {"code": "1234"}})
+    assert report.status_code == 200
+    assert report.json() == {
+        "id": body["id"],
+        "method": "sms",
+        "status": "DENIED",
+        "reason": "Fraud",
+        "reference": "denied-1",
+    }
+    assert api.status(f"id/{body['id']}").json()["status"] == "DENIED"
+
+    # Used up: the next start is delivered as usual.
+    assert api.control("GET", "outcomes").json() == {"outcomes": []}
+    normal = api.started("+46700000009")
+    assert api.status(f"id/{normal['id']}").json()["status"] == "PENDING"
+    assert len(sandbox.inbox("+46700000009")["messages"]) == 1
+
+
+def test_a_number_outcome_applies_to_every_start_to_that_number_until_cleared(
+    api: Api, sandbox: SandboxServer
+) -> None:
+    api.control("POST", "outcomes", {"status": "ERROR", "reason": "SMS delivery failure", "number": NUMBER})
+    for method in ("sms", "whatsapp", "sms"):
+        started = api.started(method=method)
+        status = api.status(f"id/{started['id']}").json()
+        assert (status["status"], status["reason"]) == ("ERROR", "SMS delivery failure")
+    assert sandbox.inbox(NUMBER)["messages"] == []
+    other = api.started("+46700000001")
+    assert api.status(f"id/{other['id']}").json()["status"] == "PENDING"
+    assert api.control("GET", "outcomes").json()["outcomes"][0]["number"] == NUMBER
+
+    assert api.control("DELETE", "outcomes").json() == {"outcomes": []}
+    cleared = api.started()
+    assert api.status(f"id/{cleared['id']}").json()["status"] == "PENDING"
+    assert len(sandbox.inbox(NUMBER)["messages"]) == 1
+
+
+@pytest.mark.parametrize("method", ["flashcall", "callout"])
+def test_a_denied_call_is_never_placed(api: Api, sandbox: SandboxServer, method: str) -> None:
+    sandbox.add_outcome("DENIED", "Blocked", number=NUMBER)
+    started = api.started(method=method)
+    assert sandbox.inbox(NUMBER)["calls"] == []
+    status = api.status(f"id/{started['id']}").json()
+    assert (status["status"], status["reason"], status["callComplete"]) == ("DENIED", "Blocked", False)
+    assert "callResult" not in status
+    body = {"method": method, "flashcall": {"cli": "+18156540001"}, "callout": {"code": "1234"}}
+    assert api.report(started["id"], body).json() == {
+        "id": started["id"],
+        "method": method,
+        "status": "DENIED",
+        "reason": "Blocked",
+        "callComplete": False,
+    }
+
+
+def test_outcome_rules_are_tried_oldest_first(api: Api, sandbox: SandboxServer) -> None:
+    sandbox.add_outcome("DENIED", "Destination denied", number="+46 70 000 00 01")
+    sandbox.add_outcome("ERROR", "Internal error")
+    assert sandbox.outcomes() == [
+        {"status": "DENIED", "reason": "Destination denied", "number": "+46700000001"},
+        {"status": "ERROR", "reason": "Internal error", "number": None},
+    ]
+    first = api.started("+46700000001")  # the older number rule decides; the next-start rule waits
+    second = api.started("+46700000002")
+    third = api.started("+46700000003")
+    assert [api.status(f"id/{s['id']}").json().get("reason") for s in (first, second, third)] == [
+        "Destination denied",
+        "Internal error",
+        None,
+    ]
+    sandbox.clear_outcomes()
+    assert sandbox.outcomes() == []
+
+
+def test_a_refused_or_unprocessed_start_does_not_use_up_a_next_start_outcome(
+    api: Api, sandbox: SandboxServer
+) -> None:
+    sandbox.add_outcome("ERROR", "Network error or number unreachable")
+    sinch_error(api.start("+4813"), 400, 40001)
+    sandbox.add_fault({"kind": "status"})
+    sinch_error(api.start(), 503, 50300)
+    assert len(sandbox.outcomes()) == 1
+    started = api.started()
+    assert api.status(f"id/{started['id']}").json()["status"] == "ERROR"
+
+
+def test_a_denied_start_still_supersedes_the_pending_verification(api: Api, sandbox: SandboxServer) -> None:
+    first = api.started()
+    sandbox.add_outcome("DENIED", "Not enough credit")
+    api.started()
+    assert api.status(f"id/{first['id']}").json()["status"] == "ABORTED"
+
+
+def test_reset_clears_outcomes(api: Api, sandbox: SandboxServer) -> None:
+    sandbox.add_outcome("DENIED", "Fraud", number=NUMBER)
+    api.control("POST", "reset")
+    assert api.control("GET", "outcomes").json() == {"outcomes": []}
+    started = api.started()
+    assert api.status(f"id/{started['id']}").json()["status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1],
+        {},
+        {"status": "FAIL", "reason": "Invalid code"},
+        {"status": "DENIED"},
+        {"status": "DENIED", "reason": "SMS delivery failure"},
+        {"status": "ERROR", "reason": "Fraud"},
+        {"status": "ERROR", "reason": "Internal error", "number": "46700000000"},
+        {"status": "ERROR", "reason": "Internal error", "number": 46700000000},
+        {"status": "ERROR", "reason": "Internal error", "colour": "red"},
+    ],
+)
+def test_invalid_outcome_rules_are_refused(api: Api, sandbox: SandboxServer, body: Any) -> None:
+    response = api.control("POST", "outcomes", body)
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert api.control("GET", "outcomes").json() == {"outcomes": []}
+    if isinstance(body, dict) and set(body) <= {"status", "reason", "number"}:
+        with pytest.raises(ValueError, match=r"\w"):
+            sandbox.add_outcome(body.get("status", ""), body.get("reason", ""), body.get("number"))
 
 
 # -- status ------------------------------------------------------------------------------------------
@@ -450,11 +780,12 @@ def test_status_by_id_reference_and_number_describe_the_verification(
     assert api.status("SMS/number/%2B46700000000").json() == by_id
 
 
-def test_call_statuses_carry_call_fields(api: Api, sandbox: SandboxServer) -> None:
-    started = api.started("+33628254417", method="flashcall")
-    status = api.status("flashCall/number/+33628254417").json()
-    assert (status["method"], status["countryId"]) == ("flashcall", "FR")
-    assert (status["callComplete"], status["callResult"]) == (True, "COMPLETED")
+@pytest.mark.parametrize("method", ["flashcall", "callout"])
+def test_call_statuses_carry_call_fields(api: Api, sandbox: SandboxServer, method: str) -> None:
+    started = api.started("+33628254417", method=method)
+    status = api.status(f"{method}/number/+33628254417").json()
+    assert (status["method"], status["countryId"]) == (method, "FR")
+    assert (status["callComplete"], status["callResult"]) == (True, "ANSWERED")
     assert status["id"] == started["id"]
 
 
@@ -917,24 +1248,70 @@ def test_time_can_be_moved_forward_over_http(api: Api, sandbox: SandboxServer) -
         sandbox.advance_time(-5)
 
 
+DEFAULT_CONFIG_VIEW = {
+    "applicationKey": KEY,
+    "flashcallReturnsCli": False,
+    "flashcallReportTimeout": 75,
+    "wrongCodeEndsVerification": True,
+    "honourCustomCode": True,
+    "finishedReportAnswer": "invalid_request",
+    "expirySeconds": 600,
+    "timestampWindowSeconds": 600,
+    "maxBodyBytes": 65536,
+}
+ALL_SWITCHES = {
+    "flashcallReturnsCli": True,
+    "flashcallReportTimeout": 20,
+    "wrongCodeEndsVerification": False,
+    "honourCustomCode": False,
+    "finishedReportAnswer": "not_found",
+    "expirySeconds": 5,
+    "timestampWindowSeconds": 30,
+}
+
+
 def test_config_toggles_at_runtime(api: Api, sandbox: SandboxServer) -> None:
-    view = api.control("POST", "config", {"flashcallReturnsCli": False, "expirySeconds": 5}).json()
-    assert view == {
-        "applicationKey": KEY,
-        "flashcallReturnsCli": False,
-        "expirySeconds": 5,
-        "timestampWindowSeconds": 600,
-        "maxBodyBytes": 65536,
-    }
+    assert api.control("GET", "config").json() == DEFAULT_CONFIG_VIEW
+    view = api.control("POST", "config", ALL_SWITCHES).json()
+    assert view == {**DEFAULT_CONFIG_VIEW, **ALL_SWITCHES}
+    assert api.control("GET", "config").json() == view
+    assert sandbox.config.finished_report_answer == "not_found"
     flash = api.started(method="flashcall")["flashCall"]
-    assert "cli" not in flash
-    assert flash["reportTimeout"] == 5
-    for bad in ({"expirySeconds": 0}, {"expirySeconds": "5"}, {"flashcallReturnsCli": "no"}, {"colour": 1}):
-        assert api.control("POST", "config", bad).status_code == 400
-    sandbox.configure(flashcall_returns_cli=True)
-    assert "cli" in api.started("+46700000001", method="flashcall")["flashCall"]
+    assert (flash["reportTimeout"], "cli" in flash) == (20, True)
+    sms = api.started("+46700000001")
+    assert api.status(f"id/{sms['id']}").json()["status"] == "PENDING"
+    sandbox.advance_time(5)
+    assert api.status(f"id/{sms['id']}").json()["reason"] == "Expired"
+    sandbox.configure(flashcall_returns_cli=False, finished_report_answer="status")
+    assert api.control("GET", "config").json()["finishedReportAnswer"] == "status"
+    assert "cli" not in api.started("+46700000002", method="flashcall")["flashCall"]
     with pytest.raises(TypeError):
         sandbox.configure(colour="blue")
+    with pytest.raises(ValueError, match="finished_report_answer"):
+        sandbox.configure(finished_report_answer="teapot")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"expirySeconds": 0},
+        {"expirySeconds": "5"},
+        {"flashcallReturnsCli": "no"},
+        {"flashcallReportTimeout": 0},
+        {"flashcallReportTimeout": 7.5},
+        {"flashcallReportTimeout": True},
+        {"wrongCodeEndsVerification": 1},
+        {"honourCustomCode": "false"},
+        {"finishedReportAnswer": "teapot"},
+        {"finishedReportAnswer": None},
+        {"colour": 1},
+    ],
+)
+def test_bad_config_changes_are_refused_and_change_nothing(api: Api, bad: dict[str, Any]) -> None:
+    response = api.control("POST", "config", {"flashcallReturnsCli": True, **bad})
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert api.control("GET", "config").json() == DEFAULT_CONFIG_VIEW
 
 
 def test_unknown_control_routes_are_json_404s(api: Api) -> None:
@@ -942,6 +1319,71 @@ def test_unknown_control_routes_are_json_404s(api: Api) -> None:
         response = api.control(method, path)
         assert response.status_code in (400, 404)
         assert response.headers["Content-Type"] == "application/json"
+
+
+# -- banners -----------------------------------------------------------------------------------------
+
+
+def test_the_command_line_takes_switches_from_the_environment_and_prints_them() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SANDBOX_PORT": str(port),
+        "SANDBOX_FLASHCALL_RETURNS_CLI": "true",
+        "SANDBOX_FLASHCALL_REPORT_TIMEOUT": "40",
+        "SANDBOX_WRONG_CODE_ENDS_VERIFICATION": "0",
+        "SANDBOX_HONOUR_CUSTOM_CODE": "no",
+        "SANDBOX_FINISHED_REPORT_ANSWER": "status",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sinch_sandbox", "--stop-after", "10"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.rstrip().endswith(
+            "mode: flashcallReturnsCli=true flashcallReportTimeout=40 wrongCodeEndsVerification=false "
+            "honourCustomCode=false finishedReportAnswer=status"
+        ), banner
+        config = requests.get(f"http://127.0.0.1:{port}/sandbox/v1/config", timeout=5).json()
+        assert (config["flashcallReportTimeout"], config["finishedReportAnswer"]) == (40, "status")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+
+
+def test_make_run_prints_the_sandbox_mode() -> None:
+    from local_stack.__main__ import _sinch_lines
+
+    config = SandboxConfig(finished_report_answer="not_found")
+    stack = SimpleNamespace(sandbox=SimpleNamespace(url="http://127.0.0.1:3001", config=config))
+    lines = _sinch_lines(cast(Any, stack))
+    assert lines[-1].split() == [
+        "Sinch",
+        "mode",
+        "flashcallReturnsCli=false",
+        "flashcallReportTimeout=75",
+        "wrongCodeEndsVerification=true",
+        "honourCustomCode=true",
+        "finishedReportAnswer=not_found",
+    ]
+    assert "application key 'sandbox-key'" in lines[0]
+    assert _sinch_lines(cast(Any, SimpleNamespace(sandbox=None, sinch_base_url="https://x")))[0].split()[
+        :2
+    ] == [
+        "Sinch",
+        "https://x",
+    ]
 
 
 # -- connections -------------------------------------------------------------------------------------

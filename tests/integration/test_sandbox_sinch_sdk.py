@@ -43,13 +43,33 @@ def test_sms_verification_from_start_to_success(client: Any, sandbox: SandboxSer
     assert [link["rel"] for link in started._links] == ["status", "report"]
 
     code = sandbox.inbox(NUMBER)["messages"][-1]["code"]
-    wrong = client.verification.verifications.report_sms_by_id(id=started.id, code="WRONG")
-    assert (wrong.status, wrong.reason) == ("FAIL", "Invalid code")
     reported = client.verification.verifications.report_sms_by_id(id=started.id, code=code)
     assert (reported.id, reported.method, reported.status) == (started.id, "sms", "SUCCESSFUL")
+    assert reported.reference == "sdk-sms-1"
 
     [start, *_] = sandbox.requests_log()
     assert (start["authScheme"], start["authenticated"]) == ("application", True)
+
+
+def test_a_wrong_code_ends_the_verification_and_a_second_report_raises(
+    client: Any, sandbox: SandboxServer
+) -> None:
+    verifications = client.verification.verifications
+    started = verifications.start_sms(identity=identity())
+    code = sandbox.inbox(NUMBER)["messages"][-1]["code"]
+    wrong = verifications.report_sms_by_id(id=started.id, code="WRONG")
+    assert (wrong.status, wrong.reason) == ("FAIL", "Invalid code")
+    with pytest.raises(VerificationException) as caught:
+        verifications.report_sms_by_id(id=started.id, code=code)
+    assert caught.value.response_status_code == 400
+    assert caught.value.http_response.body["errorCode"] == 40003
+    assert client.verification.verification_status.get_by_id(started.id).status == "FAIL"
+
+    sandbox.configure(wrong_code_ends_verification=False)
+    again = verifications.start_sms(identity=identity())
+    code = sandbox.inbox(NUMBER)["messages"][-1]["code"]
+    assert verifications.report_sms_by_id(id=again.id, code="WRONG").status == "FAIL"
+    assert verifications.report_sms_by_id(id=again.id, code=code).status == "SUCCESSFUL"
 
 
 def test_flashcall_verification_reported_with_the_cli(client: Any, sandbox: SandboxServer) -> None:
@@ -57,6 +77,7 @@ def test_flashcall_verification_reported_with_the_cli(client: Any, sandbox: Sand
     assert started.method == "flashcall"
     assert started.flash_call.cli_filter
     assert started.flash_call.deny_call_after == 0
+    assert started.flash_call.report_timeout == 75
     cli = sandbox.inbox(NUMBER)["calls"][-1]["cli"]
 
     reported = client.verification.verifications.report_flash_call_by_id(id=started.id, cli=cli)
@@ -121,3 +142,24 @@ def test_wrong_credentials_raise_the_sdks_exception(sandbox: SandboxServer) -> N
     sdk.configuration.disable_https = True
     with pytest.raises(VerificationException, match="Invalid Signature"):
         sdk.verification.verifications.start_sms(identity=identity())
+
+
+def test_denied_and_errored_verifications_read_like_sinchs(client: Any, sandbox: SandboxServer) -> None:
+    verifications = client.verification.verifications
+    sandbox.add_outcome("DENIED", "Fraud", number=NUMBER)
+    started = verifications.start_sms(identity=identity(), reference="sdk-denied")
+    assert started.id
+    assert sandbox.inbox(NUMBER)["messages"] == []
+    report = verifications.report_sms_by_id(id=started.id, code="1234")
+    assert (report.status, report.reason, report.reference) == ("DENIED", "Fraud", "sdk-denied")
+    status = client.verification.verification_status.get_by_reference("sdk-denied")
+    assert (status.status, status.reason) == ("DENIED", "Fraud")
+
+    sandbox.add_outcome("ERROR", "Network error or number unreachable")
+    call = verifications.start_flash_call(identity=identity("+46700000001"))
+    result = verifications.report_flash_call_by_identity(endpoint="+46700000001", cli="+18156540001")
+    assert (result.id, result.status, result.reason) == (
+        call.id,
+        "ERROR",
+        "Network error or number unreachable",
+    )

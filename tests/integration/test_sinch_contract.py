@@ -61,6 +61,7 @@ class TestOperations:
     def test_sms_with_chosen_code_language_and_expiry(
         self, client: SinchClient, sandbox: SandboxServer
     ) -> None:
+        sandbox.configure(wrong_code_ends_verification=False)  # an account that lets users try again
         started = client.start(
             SmsStart(number=NUMBER, code="482913", expiry_seconds=120, locale="sv-SE", reference="ref-sms-1")
         )
@@ -89,9 +90,21 @@ class TestOperations:
         assert started.sms.code_type == "Alpha"
         assert last_message(sandbox)["code"].isalpha()
 
+    def test_a_default_account_takes_no_report_after_a_wrong_code(
+        self, client: SinchClient, sandbox: SandboxServer
+    ) -> None:
+        started = client.start(SmsStart(number=NUMBER, code="482913"))
+        failed = client.report(started.id, CodeReport(Method.SMS, "000000"))
+        assert (failed.status, failed.reason) == (Status.FAIL, "Invalid code")
+        with pytest.raises(SinchRequestRejected) as caught:
+            client.report(started.id, CodeReport(Method.SMS, "482913"))
+        assert (caught.value.http_status, caught.value.error_code) == (400, 40003)
+        assert client.status(started.id).status is Status.FAIL
+
     def test_flashcall_with_cli_in_the_start_answer(
         self, client: SinchClient, sandbox: SandboxServer
     ) -> None:
+        sandbox.configure(flashcall_returns_cli=True, wrong_code_ends_verification=False)
         started = client.start(FlashcallStart(number=NUMBER, dial_timeout=20, interception_timeout=30))
         details = started.flashcall
         assert details is not None
@@ -129,6 +142,7 @@ class TestOperations:
     def test_new_start_aborts_the_previous_and_expiry_fails_reports(
         self, client: SinchClient, sandbox: SandboxServer
     ) -> None:
+        sandbox.configure(finished_report_answer="status")  # an account that answers with the status
         first = client.start(SmsStart(number=NUMBER))
         second = client.start(SmsStart(number=NUMBER))
         assert client.status(first.id).status is Status.ABORTED

@@ -137,7 +137,8 @@ class TestSmsWithServiceCode:
         assert world.service.status(verification, "anonymous").attempts_remaining == 5
 
     def test_sinch_generated_codes_are_judged_by_sinch(self) -> None:
-        world = make_world(sms_code_source="sinch")
+        # An account that lets a user try again after a wrong code (SinchFailEndsVerification=false)
+        world = make_world(sms_code_source="sinch", sinch_fail_ends_verification=False)
         verification = start(world)
         request = world.sinch.starts[-1]
         assert isinstance(request, SmsStart)
@@ -251,7 +252,8 @@ class TestFlashcall:
         assert body["flashcall"]["cliFilter"] == "(.*)8156(.*)"
         assert FLASH_CLI not in json.dumps(body)
 
-    def test_without_cli_sinch_decides_and_each_fail_uses_an_attempt(self, world: World) -> None:
+    def test_without_cli_sinch_decides_and_each_fail_uses_an_attempt(self) -> None:
+        world = make_world(sinch_fail_ends_verification=False)  # an account that lets users try again
         world.sinch.flashcall_cli = None
         verification = start(world, method=Method.FLASHCALL)
         world.sinch.verdicts = [
@@ -264,7 +266,35 @@ class TestFlashcall:
 
 
 class TestSinchDecides:
-    def test_callout_success_after_a_failure(self, world: World) -> None:
+    def test_a_default_accounts_fail_ends_the_verification(self, world: World) -> None:
+        # Given a callout, which Sinch judges, on an account where a wrong code ends the verification
+        verification = start(world, method=Method.CALLOUT)
+        world.sinch.verdicts = [
+            ReportResult(id=verification, method=Method.CALLOUT, status=Status.FAIL, reason="Invalid code"),
+        ]
+        # When the user gets it wrong, then it has failed, and the next report is refused without Sinch
+        failed = report(world, verification, code="1111")
+        assert (failed.status, failed.reason, failed.attempts_remaining) == ("FAIL", "Invalid code", 0)
+        with pytest.raises(TooManyAttempts):
+            report(world, verification, code="2222")
+        assert len(world.sinch.reports) == 1
+        assert world.service.status(verification, "anonymous").status == "FAIL"
+
+    def test_sinch_errors_and_denials_end_it_with_destination_denied(self, world: World) -> None:
+        for status, reason in ((Status.ERROR, "SMS delivery failure"), (Status.DENIED, "Fraud")):
+            verification = start(world, method=Method.WHATSAPP)
+            world.sinch.verdicts = [
+                ReportResult(id=verification, method=Method.WHATSAPP, status=status, reason=reason)
+            ]
+            with pytest.raises(DestinationDenied):
+                report(world, verification, code="1111")
+            with pytest.raises(DestinationDenied):
+                report(world, verification, code="1111")  # final: Sinch is not asked again
+            assert world.service.status(verification, "anonymous").status == status.value
+            world.clock.now += 31
+
+    def test_callout_success_after_a_failure(self) -> None:
+        world = make_world(sinch_fail_ends_verification=False)  # an account that lets users try again
         verification = start(world, method=Method.CALLOUT)
         world.sinch.verdicts = [
             ReportResult(id=verification, method=Method.CALLOUT, status=Status.FAIL, reason="Invalid code"),

@@ -217,9 +217,11 @@ class TestReportResult:
         )
         assert (result.status, result.reference, result.source) == (Status.SUCCESSFUL, "r", "manual")
 
-    def test_unknown_status_is_an_unusable_answer(self) -> None:
-        with pytest.raises(SinchUnavailable):
-            ReportResult.from_json({"id": "x", "status": "MAYBE"}, requested=Method.SMS)
+    def test_an_unknown_status_or_method_is_kept_as_unknown_as_sinchs_sdks_do(self) -> None:
+        result = ReportResult.from_json(
+            {"id": "x", "status": "MAYBE", "method": "pigeon"}, requested=Method.SMS
+        )
+        assert (result.status, result.method) == (Status.UNKNOWN, Method.SMS)
 
 
 class TestStatusResult:

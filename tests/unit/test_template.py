@@ -40,6 +40,7 @@ PARAMETER_VARIABLES = {
     "SINCH_AUTH_SCHEME": "SinchAuthScheme",
     "SINCH_CONNECT_TIMEOUT_SECONDS": "SinchConnectTimeoutSeconds",
     "SINCH_READ_TIMEOUT_SECONDS": "SinchReadTimeoutSeconds",
+    "SINCH_FAIL_ENDS_VERIFICATION": "SinchFailEndsVerification",
     "VERIFICATION_TTL_SECONDS": "VerificationTtlSeconds",
     "MAX_REPORT_ATTEMPTS": "MaxReportAttempts",
     "CODE_LENGTH": "CodeLength",

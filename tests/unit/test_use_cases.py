@@ -27,6 +27,7 @@ from phone_verification.sinch import (
     SinchRateLimited,
     SinchRequestRejected,
     SinchUnavailable,
+    StatusResult,
 )
 from phone_verification.sinch import Status as SinchStatus
 from phone_verification.sinch.adapter import SinchAdapter
@@ -193,11 +194,54 @@ class TestSinchAdapter:
         sinch = ScriptedSinch(verdicts=[answer])
         assert SinchAdapter(sinch).report("v", Method.SMS, "123456") == expected
 
-    def test_an_error_verdict_is_unavailable_and_was_not_judged(self) -> None:
-        sinch = ScriptedSinch(verdicts=[ReportResult(id="v", method=Method.SMS, status=SinchStatus.ERROR)])
-        outcome = SinchAdapter(sinch).report("v", Method.SMS, "123456")
+    def test_an_error_verdict_is_decided_sinch_could_not_reach_the_number(self) -> None:
+        error = ReportResult(
+            id="v", method=Method.SMS, status=SinchStatus.ERROR, reason="SMS delivery failure"
+        )
+        outcome = SinchAdapter(ScriptedSinch(verdicts=[error])).report("v", Method.SMS, "123456")
+        assert outcome == Decided(Status.ERROR, "SMS delivery failure")
+
+    def test_a_verdict_this_client_cannot_read_is_never_a_success(self) -> None:
+        unknown = ReportResult(id="v", method=Method.SMS, status=SinchStatus.UNKNOWN)
+        outcome = SinchAdapter(ScriptedSinch(verdicts=[unknown])).report("v", Method.SMS, "123456")
         assert isinstance(outcome, Unavailable)
-        assert outcome.may_have_acted is False
+        assert outcome.may_have_acted is True  # Sinch answered: the attempt stays counted
+
+    @pytest.mark.parametrize(("code", "expected"), [(40003, "expired"), (40001, "rejected")])
+    def test_a_report_sinch_takes_no_more_of_reads_as_expired(self, code: int, expected: str) -> None:
+        refusal = SinchRequestRejected("Invalid request", http_status=400, error_code=code)
+        outcome = SinchAdapter(ScriptedSinch(verdicts=[refusal])).report("v", Method.CALLOUT, "1234")
+        if expected == "expired":
+            assert outcome == Decided(Status.FAIL, "Expired")
+        else:
+            assert isinstance(outcome, Refused)
+
+    @pytest.mark.parametrize(
+        ("finished", "expected"),
+        [
+            (SinchStatus.SUCCESSFUL, Decided(Status.SUCCESSFUL)),
+            (SinchStatus.FAIL, Decided(Status.FAIL, "Expired")),
+            (SinchStatus.DENIED, Decided(Status.DENIED, "Fraud")),
+            (None, Decided(Status.FAIL, "Expired")),
+        ],
+        ids=["verified-by-a-lost-report", "failed", "denied", "unknown-to-sinch"],
+    )
+    def test_a_report_sinch_takes_no_more_of_gets_how_it_ended(
+        self, finished: SinchStatus | None, expected: Decided
+    ) -> None:
+        # Given Sinch refusing the report as finished, and its status for the verification
+        sinch = ScriptedSinch(
+            verdicts=[SinchRequestRejected("Invalid request", http_status=400, error_code=40003)]
+        )
+        if finished is not None:
+            reason = "Fraud" if finished is SinchStatus.DENIED else "Invalid code"
+            sinch.by_id["v"] = StatusResult(id="v", method=Method.CALLOUT, status=finished, reason=reason)
+
+        # When the adapter reports
+        outcome = SinchAdapter(sinch).report("v", Method.CALLOUT, "1234")
+
+        # Then only a success Sinch itself recorded verifies; any other end reads as expiry or denial
+        assert outcome == expected
 
     def test_a_report_whose_answer_was_lost_may_have_been_judged(self) -> None:
         sinch = ScriptedSinch(verdicts=[SinchUnavailable("read timeout", request_sent=True)])

@@ -275,13 +275,27 @@ class TestResumingTheWorkflow:
             flow.report(verification, bad)
         assert len(flow.workflows.calls) == 1
 
-    def test_sinchs_last_fail_fails_it_with_too_many_attempts(self, sinch_flow: Flow) -> None:
+    def test_sinchs_fail_ends_it_with_too_many_attempts(self, sinch_flow: Flow) -> None:
+        """A default Sinch account ends a verification at its first FAIL (start a new one), so ours ends
+        with it and so does the workflow."""
         verification = sinch_flow.start()
         fail = ReportResult(id=verification, method=Method.SMS, status=Status.FAIL, reason="Invalid code")
-        sinch_flow.world.sinch.verdicts = [fail] * 5
-        for _ in range(5):
-            sinch_flow.report(verification, "123456")
+        sinch_flow.world.sinch.verdicts = [fail]
+        answer = sinch_flow.report(verification, "123456")
+        assert (answer.status, answer.attempts_remaining) == ("FAIL", 0)
         assert sinch_flow.workflows.calls == [("failure", TOKEN, "TooManyAttempts")]
+        with pytest.raises(TooManyAttempts):
+            sinch_flow.report(verification, "654321")
+        assert len(sinch_flow.world.sinch.reports) == 1  # nothing more is asked of Sinch
+
+    def test_sinchs_last_fail_fails_it_with_too_many_attempts(self) -> None:
+        lenient = make_flow(sms_code_source="sinch", sinch_fail_ends_verification=False)
+        verification = lenient.start()
+        fail = ReportResult(id=verification, method=Method.SMS, status=Status.FAIL, reason="Invalid code")
+        lenient.world.sinch.verdicts = [fail] * 5
+        for _ in range(5):
+            lenient.report(verification, "123456")
+        assert lenient.workflows.calls == [("failure", TOKEN, "TooManyAttempts")]
 
     def test_a_report_after_expiry_fails_it_with_verification_expired(self, flow: Flow) -> None:
         verification = flow.start()

@@ -46,6 +46,7 @@ class Status(StrEnum):
     FAIL = "FAIL"
     DENIED = "DENIED"  # Sinch refused to go on (fraud, blocked destination)
     ABORTED = "ABORTED"  # a newer verification for the same number replaced it
+    ERROR = "ERROR"  # Sinch could not reach the number (delivery failure, network error)
 
 
 CheckedBy = Literal["service", "sinch"]
@@ -54,6 +55,7 @@ CheckedBy = Literal["service", "sinch"]
 Hints = Mapping[str, Any]
 
 SUPERSEDED = "A newer verification for this number replaced this one; use that one."
+UNREACHABLE = "The provider could not reach this number; start a new verification, perhaps by another method."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +155,8 @@ def refusal(  # noqa: PLR0911 - a decision table reads best as one early return 
         return VerificationExpired(SUPERSEDED)
     if record.status is Status.DENIED:
         return DestinationDenied("The provider denied this verification.")
+    if record.status is Status.ERROR:
+        return DestinationDenied(UNREACHABLE)
     if now >= record.expires_at or record.reason == "Expired":
         return VerificationExpired()
     if record.attempts >= record.max_attempts or record.status is not Status.PENDING:
@@ -189,6 +193,9 @@ class Sent:
     method: Method
     cli: str | None = None  # the flashcall's calling number when Sinch returns it: the code to check
     hints: Hints = field(default_factory=dict)
+    # How long Sinch accepts reports for it, when Sinch says (a flashcall's reportTimeout): the
+    # verification cannot outlive that.
+    report_within: int | None = None
 
     def __repr__(self) -> str:
         return f"Sent(id={self.id!r}, method={self.method.value!r})"
@@ -214,7 +221,8 @@ class Unavailable:
 @dataclass(frozen=True, slots=True)
 class Decided:
     """Sinch's verdict on a report: SUCCESSFUL; PENDING or FAIL for a wrong code (FAIL with reason
-    "Expired" when the verification ran out at Sinch); DENIED; ABORTED."""
+    "Expired" when the verification ran out at Sinch); DENIED; ABORTED; ERROR (Sinch could not reach the
+    number)."""
 
     status: Status
     reason: str | None = None

@@ -54,6 +54,10 @@ class Settings:
     fraud_guard: GuardMode = "enforce"
     fraud_guard_prefix_budget: int = 20
     fraud_guard_safe_countries: frozenset[str] = frozenset()
+    # Whether a wrong code Sinch judges (callout, WhatsApp, flashcall without CLI, Sinch's own SMS codes)
+    # ends the verification, as Sinch's guidance says it does ("once a verification fails, start a new
+    # one"); false keeps counting attempts, for accounts that let a user try again.
+    sinch_fail_ends_verification: bool = True
 
     @property
     def guard_policy(self) -> GuardPolicy:
@@ -108,6 +112,9 @@ class Settings:
                 "FRAUD_GUARD_PREFIX_BUDGET", cls.fraud_guard_prefix_budget, 1, 100_000
             ),
             fraud_guard_safe_countries=reader.countries("FRAUD_GUARD_SAFE_COUNTRIES"),
+            sinch_fail_ends_verification=reader.flag(
+                "SINCH_FAIL_ENDS_VERIFICATION", cls.sinch_fail_ends_verification
+            ),
         )
         if settings.sinch_connect_timeout_seconds + settings.sinch_read_timeout_seconds >= 29:
             # API Gateway gives up after 29-30 s; a slower Sinch answer could never reach the caller.
@@ -143,6 +150,12 @@ class _Reader:
         if value not in options:
             raise ConfigurationError(f"{name} must be one of {', '.join(options)}, got {value!r}")
         return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = (self._raw(name) or str(default)).lower()
+        if value not in ("true", "false"):
+            raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+        return value == "true"
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         raw = self._raw(name)

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 
 # How long a caller should wait when Sinch gives no Retry-After of its own.
 RETRY_AFTER_SECONDS = 5
+# Sinch's "InvalidRequest" error code (400), one of the answers an account may give to a report on a
+# verification it no longer takes reports for (Sinch does not document which; the README's "Sinch account
+# modes" lists what the product does with each).
+FINISHED = 40003
 
 
 class SinchOperations(Protocol):
@@ -63,6 +67,8 @@ class SinchOperations(Protocol):
     def start(self, request: StartRequest) -> StartResult: ...
 
     def report(self, verification_id: str, report: Report) -> ReportResult: ...
+
+    def status(self, verification_id: str) -> StatusResult: ...
 
     def status_by_reference(self, reference: str) -> StatusResult: ...
 
@@ -84,24 +90,45 @@ class SinchAdapter:
                 may_have_acted=sent and (exc.http_status is None or answered_ok),
                 forbidden=DestinationDenied("The provider does not allow verifications to this number."),
             )
-        cli = result.flashcall.cli if result.flashcall else None
-        return Sent(result.id, result.method, cli, hints(result))
+        flashcall = result.flashcall
+        cli = flashcall.cli if flashcall else None
+        within = flashcall.report_timeout if flashcall else None
+        return Sent(result.id, result.method, cli, hints(result), report_within=within)
 
     def report(self, verification_id: str, method: Method, submitted: str) -> ReportOutcome:
         try:
             result = self._client.report(verification_id, report_body(method, submitted))
         except SinchNotFound:
-            # Sinch no longer knows the verification: it ran out there.
-            return Decided(Status.FAIL, "Expired")
+            # Sinch takes no more reports for it: it ran out there, or an earlier report ended it.
+            return self._finished(verification_id)
+        except SinchRequestRejected as exc:
+            if exc.error_code == FINISHED:
+                # "Invalid request" for a well-formed report: the same, as some accounts answer it.
+                return self._finished(verification_id)
+            return _failure(exc, may_have_acted=False, forbidden=ProviderRejected())
         except SinchError as exc:
             sent = isinstance(exc, SinchUnavailable) and exc.request_sent
             return _failure(
                 exc, may_have_acted=sent and exc.http_status is None, forbidden=ProviderRejected()
             )
-        if result.status is SinchStatus.ERROR:
-            # Sinch could not judge the report (its own failure): the attempt does not count.
-            return Unavailable(ProviderUnavailable(retry_after=RETRY_AFTER_SECONDS), may_have_acted=False)
+        if result.status is SinchStatus.UNKNOWN:
+            # A verdict this client cannot read: never a success, and Sinch may have counted the attempt.
+            return Unavailable(ProviderUnavailable(retry_after=RETRY_AFTER_SECONDS), may_have_acted=True)
         return Decided(Status(result.status.value), result.reason)
+
+    def _finished(self, verification_id: str) -> Decided:
+        """How a verification Sinch takes no more reports for ended there. An earlier report whose answer
+        was lost (a timeout) may have verified it: Sinch's status says so, and that success is the user's.
+        Anything else, or no answer, is expiry to the caller."""
+        try:
+            found = self._client.status(verification_id)
+        except SinchError:
+            return Decided(Status.FAIL, "Expired")
+        if found.status is SinchStatus.SUCCESSFUL:
+            return Decided(Status.SUCCESSFUL)
+        if found.status in (SinchStatus.DENIED, SinchStatus.ERROR):
+            return Decided(Status(found.status.value), found.reason)
+        return Decided(Status.FAIL, "Expired")
 
     def find_pending(self, reference: str) -> str | None:
         try:

@@ -28,13 +28,15 @@ class Status(StrEnum):
     DENIED = "DENIED"
     ABORTED = "ABORTED"
     ERROR = "ERROR"
+    # A status this client does not know (Sinch may add some, as its SDKs allow): never a success.
+    UNKNOWN = "UNKNOWN"
 
     @classmethod
     def parse(cls, value: object) -> Status:
         try:
             return cls(str(value).upper())
         except ValueError:
-            raise SinchUnavailable(f"unexpected verification status {value!r}") from None
+            return cls.UNKNOWN
 
 
 def parse_method(value: object) -> Method:
@@ -105,9 +107,14 @@ def _required_str(obj: JsonObject, key: str) -> str:
 
 
 def _method(obj: JsonObject, fallback: Method | None) -> Method:
+    """The answer's method; the one asked for when Sinch names none or one this client does not know (as
+    Sinch's SDKs keep unknown values instead of failing)."""
     value = _get(obj, "method")
-    if value is None and fallback is not None:
-        return fallback
+    if fallback is not None:
+        try:
+            return fallback if value is None else parse_method(value)
+        except SinchUnavailable:
+            return fallback
     return parse_method(value)
 
 

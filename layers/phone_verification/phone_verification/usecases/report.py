@@ -9,6 +9,7 @@ attempt used, given back if Sinch never judged it).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from phone_verification import phone
 from phone_verification.commands import ReportCommand
@@ -24,6 +25,7 @@ from phone_verification.errors import (
 )
 from phone_verification.model import (
     SUPERSEDED,
+    UNREACHABLE,
     Decided,
     Method,
     Status,
@@ -153,11 +155,26 @@ class ReportVerification:
             self._resumer.ended(finished, verified)
             return verified
         ended = _ending(outcome)
+        if (
+            ended is None
+            and outcome.status is Status.FAIL
+            and self._context.settings.sinch_fail_ends_verification
+        ):
+            return self._failed_at_sinch(verification_id, outcome.reason, now)
         if ended is None:
             return self._wrong(record, now)
         finished = self._finish(verification_id, outcome.status, outcome.reason, now)
         self._resumer.ended(finished, ended)
         raise ended
+
+    def _failed_at_sinch(self, verification_id: str, reason: str | None, now: int) -> Verification:
+        """Sinch said FAIL to a wrong code, and at Sinch that ends the verification (its guidance: once a
+        verification fails, start a new one): ours ends with it, answered as a last wrong attempt."""
+        finished = self._finish(verification_id, Status.FAIL, reason or "Invalid code", now)
+        self._context.outcomes.record("failed", finished.method, "wrong_code")
+        self._resumer.ended(finished, TooManyAttempts())
+        result = view(finished, now)
+        return replace(result, reason=wrong_reason(finished.method), attempts_remaining=0)
 
     def _finish(
         self, verification_id: str, status: Status, reason: str | None, now: int
@@ -195,4 +212,6 @@ def _ending(outcome: Decided) -> VerificationError | None:
         return DestinationDenied("The provider denied this verification.")
     if outcome.status is Status.ABORTED:
         return VerificationExpired(SUPERSEDED)
+    if outcome.status is Status.ERROR:
+        return DestinationDenied(UNREACHABLE)
     return None

@@ -145,7 +145,8 @@ class StartVerification:
             attempts=0,
             max_attempts=settings.max_report_attempts,
             created_at=now,
-            expires_at=now + settings.verification_ttl_seconds,
+            expires_at=now
+            + min(settings.verification_ttl_seconds, sent.report_within or settings.verification_ttl_seconds),
             masked_number=number.masked,
             number_hash=reservation.key_hash,
             owner_hash=hasher.caller(command.owner),
