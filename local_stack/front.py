@@ -532,6 +532,9 @@ class _BodyTooLarge(Exception):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of parallel callers (a client's thread pool,
+    # the concurrency tests) would see connections reset before API Gateway would have throttled them.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: Gateway, log: TextIO | None) -> None:
         self.gateway = gateway
