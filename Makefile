@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run demo sandbox guard sinch-check fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
+.PHONY: help venv run events demo sandbox guard sinch-check fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
 	sam-venv clean bench
 
 help:
@@ -25,6 +25,12 @@ venv: $(BIN)/.installed
 ##                127.0.0.1:3000 (API_PORT), the Sinch sandbox on :3001 (SANDBOX_PORT), moto on :3002
 run: venv
 	$(BIN)/python -m local_stack
+
+## make events    print the lifecycle events of a running `make run` started with EVENT_BUS_NAME=default
+##                (another bus: EVENT_BUS_NAME=<it> make events too) until Ctrl-C; EVENTS_ARGS: options,
+##                e.g. EVENTS_ARGS="--stop-after 60"
+events: venv
+	$(BIN)/python -m local_stack.events $(EVENTS_ARGS)
 
 ## make demo      the README walkthrough against a fresh local stack; exits non-zero if a step fails
 demo: venv

@@ -4,7 +4,8 @@ Ports and modes come from the environment: API_PORT (3000), SANDBOX_PORT (3001),
 (3002), API_AUTH (the template's ApiAuth default), AWS_DEFAULT_REGION (eu-west-1). SINCH_BASE_URL with
 SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET send the functions to that Sinch instead of the
 sandbox. A variable named in the template's function environment (VERIFICATION_TTL_SECONDS, ...) takes
-its value from this shell when set here.
+its value from this shell when set here; EVENT_BUS_NAME (e.g. ``default``) turns lifecycle events on, creates
+that bus on the emulator unless it is ``default``, and ``python -m local_stack.events`` prints them.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ def _aws_lines(stack: LocalStack) -> list[str]:
         f"                   state machine {arn}  ({logical_id}; tasks run the handlers)"
         for logical_id, arn in stack.state_machine_arns.items()
     ]
+    for bus in stack.event_buses:
+        watch = "make events" if bus == "default" else f"EVENT_BUS_NAME={bus} make events"
+        lines.append(
+            f"                   event bus {bus}  (lifecycle events, source phone-verification; "
+            f"watch them: {watch})"
+        )
     return lines
 
 

@@ -250,6 +250,24 @@ class AwsEmulator:
         with contextlib.suppress(ClientError):  # already gone, as for tables
             self.secretsmanager().delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
 
+    def ensure_event_bus(self, name: str) -> bool:
+        """Create the EventBridge bus unless it exists (every account has ``default``); True if this call
+        created it."""
+        if name == "default":
+            return False
+        client = self.client("events")
+        try:
+            client.create_event_bus(Name=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceAlreadyExistsException":
+                return False  # another stack in this process made it, and removes it
+            raise
+        return True
+
+    def delete_event_bus(self, name: str) -> None:
+        with contextlib.suppress(ClientError):  # already gone, as for tables
+            self.client("events").delete_event_bus(Name=name)
+
 
 def _index(index: dict[str, Any], keys: tuple[str, ...], *, drop_throughput: bool) -> dict[str, Any]:
     # CloudFormation's index properties are the API's plus a few of its own (ContributorInsights...).

@@ -141,6 +141,7 @@ class LocalStack:
         self._definition_substitutions = dict(definition_substitutions or {})
         self._step_functions: LocalStepFunctions | None = None
         self._state_machines: dict[str, str] = {}  # logical id -> state machine ARN
+        self._event_buses: dict[str, bool] = {}  # bus name -> whether this stack created it
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -222,6 +223,7 @@ class LocalStack:
         functions = self.template.functions(self._resolver)
         self._routes = self.template.routes(self._resolver)
         self._build_runtimes(functions, owned_values=set(refs.values()))
+        self._create_event_buses()
         if self._step_functions_wanted:
             self._start_step_functions()
 
@@ -257,9 +259,13 @@ class LocalStack:
                 emulator.delete_table(name)
             for arn in self._secrets.values():
                 emulator.delete_secret(arn)
+            for bus, created in self._event_buses.items():
+                if created:
+                    emulator.delete_event_bus(bus)
             emulator.stop()
         self._tables = {}
         self._secrets = {}
+        self._event_buses = {}
 
     # -- resources -----------------------------------------------------------------------------
 
@@ -378,6 +384,15 @@ class LocalStack:
                 account_id=self.account_id,
                 module_tag=self._tag,
             )
+
+    def _create_event_buses(self) -> None:
+        """The bus each function puts lifecycle events on (EVENT_BUS_NAME, however it was set), on the
+        emulator; moto, like every AWS account, already has ``default``."""
+        emulator = self._require_emulator()
+        for runtime in self._runtimes.values():
+            bus = event_bus_name(runtime.environment.get("EVENT_BUS_NAME", ""))
+            if bus and bus not in self._event_buses:
+                self._event_buses[bus] = emulator.ensure_event_bus(bus)
 
     def _invoke_for_gateway(self, function_id: str, event: Any, request_id: str) -> Any:
         return self._runtime(function_id).invoke(event, aws_request_id=request_id)
@@ -517,6 +532,11 @@ class LocalStack:
         return self._sinch_secret_id
 
     @property
+    def event_buses(self) -> list[str]:
+        """The EventBridge buses the functions put lifecycle events on (empty: events are off)."""
+        return list(self._event_buses)
+
+    @property
     def routes(self) -> list[Route]:
         return list(self._routes)
 
@@ -549,6 +569,12 @@ class LocalStack:
 
     def clear_aws_faults(self) -> None:
         self._require_emulator().clear_faults()
+
+
+def event_bus_name(value: str) -> str:
+    """The bus's name in EVENT_BUS_NAME, which may also be the bus's ARN (``...:event-bus/<name>``)."""
+    value = value.strip()
+    return value.rsplit("event-bus/", 1)[-1] if value.startswith("arn:") else value
 
 
 def _sinch_secret(specs: list[SecretSpec]) -> SecretSpec | None:

@@ -58,6 +58,9 @@ class ScriptedSinch:
     def start(self, request: StartRequest) -> StartResult:
         self.starts.append(request)
         verification_id = str(uuid.uuid4())
+        self.by_id[verification_id] = StatusResult(
+            id=verification_id, method=request.method, status=Status.PENDING, number=request.number
+        )
         if self.start_failure is not None:
             failure, self.start_failure = self.start_failure, None
             if isinstance(failure, SinchUnavailable) and failure.request_sent and request.reference:
@@ -124,6 +127,12 @@ class World:
         """The table's items as DynamoDB holds them (a world made with ``dynamodb=True``)."""
         assert self.dynamodb is not None, "make_world(dynamodb=True) keeps its state in DynamoDB"
         return list(self.dynamodb.scan(TableName=TABLE)["Items"])
+
+    def at_sinch(self, verification_id: str) -> str:
+        """Sinch's id for the verification's current channel (the service's id is its own)."""
+        record = self.store.get(verification_id)
+        assert record is not None
+        return record.at_sinch
 
     def sent_code(self) -> str:
         request = self.sinch.starts[-1]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from phone_verification.errors import InternalError
 from phone_verification.fraud import GuardPolicy, PrefixState, Verdict, credit, decide, refund
 from phone_verification.limits import EMPTY, Limit, StartLog, take
-from phone_verification.model import Status, VerificationRecord
+from phone_verification.model import ChannelSwitch, Status, VerificationRecord
 from phone_verification.ports import BudgetKind, ConditionFailed, Latest, StartReservation
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
 
@@ -138,6 +138,34 @@ class InMemoryStore:
         if record is None or record.status is not Status.PENDING:
             raise ConditionFailed(record)
         return self._put(replace(record, status=status, reason=reason or record.reason))
+
+    def cancel(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
+        record = self.records.get(verification_id)
+        if record is None or not is_open(record, owner_hash, now):
+            raise ConditionFailed(record)
+        return self._put(replace(record, status=Status.CANCELLED, reason="Cancelled"))
+
+    def advance(
+        self, verification_id: str, switch: ChannelSwitch, *, owner_hash: str, now: int
+    ) -> VerificationRecord:
+        record = self.records.get(verification_id)
+        if record is None or not is_open(record, owner_hash, now) or record.channel != switch.previous:
+            raise ConditionFailed(record)
+        retired = record.retired_hashes + ((switch.retire,) if switch.retire else ())
+        return self._put(
+            replace(
+                record,
+                channel=switch.channel,
+                method=switch.method,
+                sinch_id=switch.sinch_id,
+                checked_by=switch.checked_by,
+                secret_hash=switch.secret_hash,
+                expires_at=switch.expires_at,
+                retired_hashes=retired,
+                guard_prefix=switch.guard_prefix or record.guard_prefix,
+                task_token=switch.task_token or record.task_token,
+            )
+        )
 
     def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None:
         record = self.records.get(verification_id)

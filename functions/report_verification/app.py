@@ -1,7 +1,8 @@
-"""report-verification: report a code or CLI, by id or by number, and read a verification's state.
+"""report-verification: report a code or CLI, by id or by number, read a verification's state, cancel it.
 
-Routes ``PUT /verifications/{id}``, ``PUT /verifications/number/{phoneNumber}``, ``GET /verifications/{id}``;
-a direct invocation with ``code`` or ``cli`` reports, one with only ``id`` reads the state.
+Routes ``PUT /verifications/{id}``, ``PUT /verifications/number/{phoneNumber}``, ``GET /verifications/{id}``,
+``DELETE /verifications/{id}``; a direct invocation with ``code`` or ``cli`` reports, one with
+``"action": "cancel"`` cancels, one with only ``id`` reads the state.
 """
 
 from __future__ import annotations
@@ -45,11 +46,24 @@ def status(request: api.Request) -> api.Response:
     )
 
 
+@router.delete("/verifications/{id}")
+def cancel(request: api.Request) -> api.Response:
+    verification = verification_id(api.path_parameter(request, "id"))
+    return api.json_response(
+        200, verification_body(runtime.current().service.cancel(verification, api.caller(request)))
+    )
+
+
 def report_direct(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidRequest("The input must be a JSON object.", unreadable=True)
     owner = direct_owner(event.get("owner"))
     service = runtime.current().service
+    action = event.get("action")
+    if action == "cancel":
+        return verification_body(service.cancel(verification_id(event.get("id")), owner))
+    if action is not None:
+        raise InvalidRequest("action must be cancel (next is the start function's).")
     if "code" not in event and "cli" not in event:
         return verification_body(service.status(verification_id(event.get("id")), owner))
     command = report_command(

@@ -169,7 +169,7 @@ class TestHttpApi:
         assert start_app.lambda_handler(event, FakeContext())["statusCode"] == 201
 
     def test_unknown_route_is_a_not_found_problem(self, world: World) -> None:
-        event = http_event("DELETE", "/verifications/{id}", "/verifications/x", path_parameters={"id": "x"})
+        event = http_event("PATCH", "/verifications/{id}", "/verifications/x", path_parameters={"id": "x"})
         response = report_app.lambda_handler(event, FakeContext())
         assert (response["statusCode"], problem_of(response)["code"]) == (404, "not_found")
 

@@ -69,7 +69,7 @@ class TestSmsWithServiceCode:
         verification = start(world)
         code = world.sent_code()
         assert report(world, verification, code=code).status == "SUCCESSFUL"
-        assert world.sinch.reports == [(verification, CodeReport(Method.SMS, code))]
+        assert world.sinch.reports == [(world.at_sinch(verification), CodeReport(Method.SMS, code))]
         with pytest.raises(AlreadyVerified):
             report(world, verification, code=code)
 
@@ -124,7 +124,7 @@ class TestSmsWithServiceCode:
         latest = start(world)
         result = world.service.report(ReportCommand(phone_number=NUMBER, code=world.sent_code()))
         assert (result.id, result.status) == (latest, "SUCCESSFUL")
-        assert world.sinch.reports[0][0] == latest
+        assert world.sinch.reports[0][0] == world.at_sinch(latest)
 
     def test_report_by_unknown_number_is_not_found(self, world: World) -> None:
         with pytest.raises(VerificationNotFound):
@@ -243,7 +243,7 @@ class TestFlashcall:
         assert report(world, verification, cli="+46815600009").status == "PENDING"
         assert world.sinch.reports == []
         assert report(world, verification, cli=FLASH_CLI).status == "SUCCESSFUL"
-        assert world.sinch.reports == [(verification, CliReport(FLASH_CLI))]
+        assert world.sinch.reports == [(world.at_sinch(verification), CliReport(FLASH_CLI))]
 
     def test_start_answer_hides_the_cli(self, world: World) -> None:
         body = verification_body(

@@ -358,6 +358,7 @@ class TestAtRest:
             "numberHash": {"S": NUMBER},
             "ownerHash": {"S": OWNER},
             "checkedBy": {"S": "service"},
+            "channel": {"N": "0"},
             "secretHash": {"S": SECRET},
             "reference": {"S": "order-1"},
             "taskToken": {"S": TOKEN},

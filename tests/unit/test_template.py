@@ -27,6 +27,8 @@ ROUTES = {
     ("PUT", "/verifications/{id}"): "ReportVerificationFunction",
     ("PUT", "/verifications/number/{phoneNumber}"): "ReportVerificationFunction",
     ("GET", "/verifications/{id}"): "ReportVerificationFunction",
+    ("DELETE", "/verifications/{id}"): "ReportVerificationFunction",
+    ("POST", "/verifications/{id}/next"): "StartVerificationFunction",
 }
 # Function -> its folder under functions/.
 FUNCTIONS = {

@@ -132,6 +132,9 @@ class Router:
     def put(self, path: str) -> Callable[[RouteHandler], RouteHandler]:
         return self.route("PUT", path)
 
+    def delete(self, path: str) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("DELETE", path)
+
     def find(self, method: str, path: str) -> RouteHandler | None:
         found = self.match(method, path)
         return found[0] if found else None
@@ -210,6 +213,8 @@ HTTP_STATUS: Mapping[str, int] = {
     "invalid_request": 422,
     "not_found": 404,
     "expired": 410,
+    "cancelled": 410,
+    "no_channel_left": 409,
     "already_verified": 409,
     "conflict": 409,
     "too_many_attempts": 429,

@@ -15,7 +15,16 @@ from . import codes
 from .errors import InvalidRequest, VerificationNotFound
 from .model import Method
 
-__all__ = ["ANONYMOUS", "InvalidRequest", "ReportCommand", "StartCommand", "report_command", "start_command"]
+__all__ = [
+    "ANONYMOUS",
+    "InvalidRequest",
+    "NextCommand",
+    "ReportCommand",
+    "StartCommand",
+    "next_command",
+    "report_command",
+    "start_command",
+]
 
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 # Sinch puts the reference in a URL path segment; unreserved characters keep it unambiguous there.
@@ -48,9 +57,28 @@ class StartCommand:
     # The caller's own rate key (the body's rateKey: an end user's IP address or account id), which gets
     # a budget of its own within the caller's; never logged, stored only as a keyed hash.
     user_rate_key: str | None = None
+    # The channels ``next`` may send after ``method``, in order (``method`` first); empty: only ``method``.
+    channels: tuple[Method, ...] = ()
 
     def __repr__(self) -> str:
         return f"StartCommand(method={self.method.value!r}, reference={self.reference!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NextCommand:
+    """``next``: send the verification's next channel, or ``method`` if it names a later one."""
+
+    verification_id: str
+    owner: str = ANONYMOUS
+    method: Method | None = None
+    locale: str | None = None
+    rate_key: str | None = None
+    user_rate_key: str | None = None
+    idempotency_key: str | None = None
+    task_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"NextCommand(verification_id={self.verification_id!r})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,18 +167,17 @@ def start_command(
         raise InvalidRequest("phoneNumber is required.")
     if not isinstance(number, str):
         raise InvalidRequest("phoneNumber must be an E.164 string such as +46700000000.")
+    channels = _channels(_optional(data, "channels"))
     raw_method = _optional(data, "method")
-    if raw_method is None:
-        raw_method = "sms"
-    try:
-        method = Method(raw_method.lower()) if isinstance(raw_method, str) else None
-    except ValueError:
-        method = None
-    if method is None:
-        raise InvalidRequest("method must be one of sms, flashcall, callout, whatsapp.")
+    method = _method(raw_method) if raw_method is not None else (channels[0] if channels else Method.SMS)
+    if channels and channels[0] is not method:
+        raise InvalidRequest("channels must start with method (or leave method out).")
     code = _optional(data, "code")
     if code is not None and method is not Method.SMS:
         raise InvalidRequest("code can only be chosen for sms verifications.")
+    if code is not None and len(channels) > 1:
+        # Only a hash of a chosen code is kept, so a later channel could not send it again.
+        raise InvalidRequest("code cannot be chosen for a verification with more than one channel.")
     if code is not None:
         code = codes.chosen_code(code)
     if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
@@ -171,6 +198,64 @@ def start_command(
         idempotency_key=key,
         task_token=task_token,
         user_rate_key=direct_text(_optional(data, "rateKey"), "rateKey"),
+        channels=channels if len(channels) > 1 else (),
+    )
+
+
+_METHODS_HINT = "must be one of sms, flashcall, callout, whatsapp."
+MAX_CHANNELS = len(Method)
+
+
+def _method(value: object, name: str = "method") -> Method:
+    try:
+        if isinstance(value, str):
+            return Method(value.lower())
+    except ValueError:
+        pass
+    raise InvalidRequest(f"{name} {_METHODS_HINT}")
+
+
+def _channels(value: object) -> tuple[Method, ...]:
+    """The start body's ``channels``: 1-4 different methods, in the order ``next`` sends them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CHANNELS:
+        raise InvalidRequest("channels must be a list of 1-4 methods.")
+    channels = tuple(_method(entry, "each channel") for entry in value)
+    if len(set(channels)) != len(channels):
+        raise InvalidRequest("channels must not repeat a method.")
+    return channels
+
+
+def next_command(
+    body: object,
+    *,
+    verification: object,
+    owner: str = ANONYMOUS,
+    rate_key: str | None = None,
+    idempotency_key_value: object = None,
+    task_token: object = None,
+    direct: bool = False,
+) -> NextCommand:
+    """``next`` from an HTTP body (optional: ``{}`` or none at all) or a direct invocation's event."""
+    data = _object(body) if body is not None else {}
+    raw_method = _optional(data, "method")
+    if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
+        raise InvalidRequest("taskToken must be a Step Functions task token.")
+    key = (
+        direct_text(idempotency_key_value, "idempotencyKey")
+        if direct
+        else idempotency_key(idempotency_key_value)
+    )
+    return NextCommand(
+        verification_id=verification_id(verification),
+        owner=owner,
+        method=_method(raw_method) if raw_method is not None else None,
+        locale=_optional_text(data, "locale", _LOCALE, "must be a language tag such as en-US."),
+        rate_key=rate_key,
+        user_rate_key=direct_text(_optional(data, "rateKey"), "rateKey"),
+        idempotency_key=key,
+        task_token=task_token,
     )
 
 

@@ -49,6 +49,18 @@ class VerificationExpired(VerificationError):
     default_detail = "The verification has expired; start a new one."
 
 
+class VerificationCancelled(VerificationError):
+    code = "cancelled"
+    title = "Verification cancelled"
+    default_detail = "The verification was cancelled; start a new one."
+
+
+class NoChannelLeft(VerificationError):
+    code = "no_channel_left"
+    title = "No channel left"
+    default_detail = "Every channel this verification allows has been sent; start a new one."
+
+
 class AlreadyVerified(VerificationError):
     code = "already_verified"
     title = "Already verified"

@@ -22,6 +22,7 @@ from .errors import (
     AlreadyVerified,
     DestinationDenied,
     TooManyAttempts,
+    VerificationCancelled,
     VerificationError,
     VerificationExpired,
     VerificationNotFound,
@@ -47,6 +48,7 @@ class Status(StrEnum):
     DENIED = "DENIED"  # Sinch refused to go on (fraud, blocked destination)
     ABORTED = "ABORTED"  # a newer verification for the same number replaced it
     ERROR = "ERROR"  # Sinch could not reach the number (delivery failure, network error)
+    CANCELLED = "CANCELLED"  # its owner ended it (DELETE /verifications/{id})
 
 
 CheckedBy = Literal["service", "sinch"]
@@ -82,12 +84,51 @@ class VerificationRecord:
     # credited there.
     guard_prefix: str | None = None
     country: str | None = None  # the destination's ISO 3166 code, for metrics per country
+    # Sinch's id for the current channel's send; the verification's own id is the product's, so it stays
+    # the same when ``next`` sends another channel. None in records from before channels: the id itself.
+    sinch_id: str | None = None
+    # The ordered channels the starter allowed (empty: just ``method``), and which one was sent last.
+    channels: tuple[Method, ...] = ()
+    channel: int = 0
+    # Keyed hashes of codes (or CLIs) of channels already left behind: reported now, they are wrong codes
+    # the service recognises without asking Sinch.
+    retired_hashes: tuple[str, ...] = ()
+
+    @property
+    def at_sinch(self) -> str:
+        """The id Sinch knows the current channel's send by."""
+        return self.sinch_id or self.id
+
+    @property
+    def channel_list(self) -> tuple[Method, ...]:
+        return self.channels or (self.method,)
 
     def __repr__(self) -> str:
         return (
             f"VerificationRecord(id={self.id!r}, method={self.method.value!r}, status={self.status.value!r}, "
             f"attempts={self.attempts}/{self.max_attempts}, number={self.masked_number!r})"
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelSwitch:
+    """``next``: the verification moves from channel ``previous`` to ``channel``, sent as ``sinch_id``.
+    The code (or CLI) of the channel it leaves stops working; attempts carry on."""
+
+    previous: int
+    channel: int
+    method: Method
+    sinch_id: str
+    checked_by: CheckedBy
+    secret_hash: str | None
+    expires_at: int
+    # The left channel's code hash, as read before the switch (the channel condition keeps it current).
+    retire: str | None = None
+    guard_prefix: str | None = None  # set when this send took a fraud-guard token
+    task_token: str | None = None  # a workflow that waits for this channel
+
+    def __repr__(self) -> str:
+        return f"ChannelSwitch({self.previous} -> {self.channel}, method={self.method.value!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +198,8 @@ def refusal(  # noqa: PLR0911 - a decision table reads best as one early return 
         return DestinationDenied("The provider denied this verification.")
     if record.status is Status.ERROR:
         return DestinationDenied(UNREACHABLE)
+    if record.status is Status.CANCELLED:
+        return VerificationCancelled()
     if now >= record.expires_at or record.reason == "Expired":
         return VerificationExpired()
     if record.attempts >= record.max_attempts or record.status is not Status.PENDING:

@@ -46,6 +46,8 @@ _OUTCOME_METRICS = {
     "failed": "VerificationFailed",
     "refused": "VerificationRefused",
     "sinch_report_failed": "SinchReportFailed",
+    "next": "NextChannelSent",
+    "cancelled": "VerificationCancelled",
 }
 
 Dimensions = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
@@ -148,6 +150,8 @@ metrics = EmfMetrics(NAMESPACE, SERVICE)
 # started) behind the dashboards, and the fraud guard's refusals by country and rule.
 _BY_COUNTRY = {
     "started": "StartedByCountry",
+    # A channel sent by ``next`` is a send like a start's: the conversion rate counts sends.
+    "next": "StartedByCountry",
     "verified": "SucceededByCountry",
     "guard_refused": "FraudGuardRefused",
     "guard_would_refuse": "FraudGuardWouldRefuse",
@@ -176,3 +180,9 @@ def record_sinch_call(call: SinchCall) -> None:
     metrics.count("SinchRequests")
     if call.http_status is None or call.http_status in (401, 429) or call.http_status >= 500:
         metrics.count("ProviderFailure")
+
+
+def record_event_put_failed() -> None:
+    """A lifecycle event that was not put on EventBridge (``events.EventBridgeEvents``), by service only:
+    one series for every function and change."""
+    metrics.count("EventPutFailed")

@@ -16,6 +16,7 @@ from .errors import VerificationError
 from .fraud import GuardPolicy, Verdict
 from .limits import Limit
 from .model import (
+    ChannelSwitch,
     Method,
     ReportOutcome,
     SendOutcome,
@@ -120,6 +121,17 @@ class Store(Protocol):
         """Move a pending verification to a final status; ``ConditionFailed`` if it already ended."""
         ...
 
+    def cancel(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
+        """End an open verification of ``owner_hash`` as CANCELLED; ``ConditionFailed`` otherwise."""
+        ...
+
+    def advance(
+        self, verification_id: str, switch: ChannelSwitch, *, owner_hash: str, now: int
+    ) -> VerificationRecord:
+        """Make ``switch.channel`` the current channel of an open verification of ``owner_hash`` that is
+        still on ``switch.previous``, retiring the previous channel's code; ``ConditionFailed`` otherwise."""
+        ...
+
     def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None: ...
 
     def take_task_token(self, verification_id: str, *, status: Status | None = None) -> str | None:
@@ -157,6 +169,10 @@ class SinchGateway(Protocol):
         """Report a code (or for a flashcall, the CLI) the user gave."""
         ...
 
+    def number_of(self, verification_id: str) -> str:
+        """The E.164 number of a verification Sinch holds (``VerificationExpired`` if Sinch forgot it)."""
+        ...
+
     def find_pending(self, reference: str) -> str | None:
         """The id of the pending verification Sinch holds under ``reference``, if any (a start whose
         answer was lost); None also when Sinch cannot be asked."""
@@ -184,6 +200,22 @@ class Replays(Protocol):
         fingerprint: Mapping[str, object],
         first: Callable[[], Verification],
     ) -> Started: ...
+
+
+# A change in a verification's life told to the world: EventBridge's detail-type is "Verification <change>".
+Change = Literal["Started", "Succeeded", "Failed", "Expired", "Cancelled", "Blocked"]
+
+
+class Events(Protocol):
+    """Where lifecycle changes are published (EventBridge), each after the state change it tells of.
+    Never raises: a change that cannot be published is logged and counted, and the request stands."""
+
+    def publish(self, change: Change, record: VerificationRecord, *, now: int) -> None: ...
+
+
+class NoEvents:
+    def publish(self, change: Change, record: VerificationRecord, *, now: int) -> None:
+        return None
 
 
 # Seconds since the epoch (``time.time``).

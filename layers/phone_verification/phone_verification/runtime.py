@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from .ports import Replays
+    from .ports import Events, Replays
     from .service import VerificationService
     from .sinch_secret import SecretsManagerCredentials
 
@@ -81,6 +81,16 @@ def persistence_layer(table_name: str, dynamodb: Any) -> Callable[[], DynamoDBPe
     return layer
 
 
+def _events(settings: Settings) -> Events | None:
+    """EventBridge when a bus is configured (its module and client only then; the client on the first
+    change to publish), else none."""
+    if not settings.event_bus_name:
+        return None
+    from .events import EventBridgeEvents
+
+    return EventBridgeEvents(settings.event_bus_name, lambda: _aws_client("events"))
+
+
 def build(settings: Settings | None = None) -> Dependencies:
     from .observability import MetricOutcomes, record_sinch_call
     from .service import VerificationService
@@ -113,6 +123,7 @@ def build(settings: Settings | None = None) -> Dependencies:
         outcomes=MetricOutcomes(),
         # Step Functions' client only once a verification started by a workflow ends.
         workflows=TaskCallbacks(lambda: _aws_client("stepfunctions")),
+        events=_events(settings),
     )
     return Dependencies(
         settings=settings,

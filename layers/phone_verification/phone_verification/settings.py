@@ -9,12 +9,19 @@ first use.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from .fraud import GuardMode, GuardPolicy
+
+# What PutEvents accepts as EventBusName: a bus's name or ARN, not a partner bus's (whose names have a
+# '/'); the pattern is the API model's (NonPartnerEventBusNameOrArn), the length CreateEventBus's.
+_EVENT_BUS = re.compile(
+    r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}", re.ASCII
+)
 
 SmsCodeSource = Literal["service", "sinch"]
 SinchAuthScheme = Literal["signed", "basic"]
@@ -58,6 +65,8 @@ class Settings:
     # ends the verification, as Sinch's guidance says it does ("once a verification fails, start a new
     # one"); false keeps counting attempts, for accounts that let a user try again.
     sinch_fail_ends_verification: bool = True
+    # The EventBridge bus that receives lifecycle events (events.py); empty publishes none.
+    event_bus_name: str = ""
 
     @property
     def guard_policy(self) -> GuardPolicy:
@@ -115,6 +124,7 @@ class Settings:
             sinch_fail_ends_verification=reader.flag(
                 "SINCH_FAIL_ENDS_VERIFICATION", cls.sinch_fail_ends_verification
             ),
+            event_bus_name=reader.event_bus("EVENT_BUS_NAME"),
         )
         if settings.sinch_connect_timeout_seconds + settings.sinch_read_timeout_seconds >= 29:
             # API Gateway gives up after 29-30 s; a slower Sinch answer could never reach the caller.
@@ -175,6 +185,12 @@ class _Reader:
             raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
         if not low <= value <= high:
             raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def event_bus(self, name: str) -> str:
+        value = self._raw(name) or ""
+        if value and not _EVENT_BUS.fullmatch(value):
+            raise ConfigurationError(f"{name} must be an EventBridge bus name or ARN, got {value!r}")
         return value
 
     def countries(self, name: str) -> frozenset[str]:

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .fraud import GuardPolicy, Verdict
 from .limits import Limit
-from .model import Status, VerificationRecord
+from .model import ChannelSwitch, Status, VerificationRecord
 from .ports import BudgetKind, ConditionFailed, Latest, StartReservation
 from .store_budgets import Budgets, latest_attribute, latest_of, waits_attribute
 from .store_guard import GuardTable
@@ -34,6 +34,7 @@ from .store_items import (
     abort_if_pending,
     attr_n,
     attr_s,
+    attr_texts,
     aws_failure,
     cancelled_items,
     failed_item,
@@ -225,6 +226,77 @@ class VerificationStore:
             action="finish verification",
         )
 
+    def cancel(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
+        """End an open verification as CANCELLED: the same condition as a report's, so a stranger's
+        cancel fails exactly as one for an id that does not exist."""
+        return self._update(
+            verification_id,
+            update="SET #status = :cancelled, #reason = :reason, #finished = :now",
+            condition=_OPEN,
+            names={**_OPEN_NAMES, "#reason": "reason", "#finished": "finishedAt"},
+            values={
+                **_open_values(owner_hash, now, counting=False),
+                ":cancelled": attr_s(Status.CANCELLED.value),
+                ":reason": attr_s("Cancelled"),
+            },
+            action="cancel verification",
+        )
+
+    def advance(
+        self, verification_id: str, switch: ChannelSwitch, *, owner_hash: str, now: int
+    ) -> VerificationRecord:
+        """Switch an open verification to its next channel, if no other ``next`` did first (the channel
+        index is the condition). The left channel's code hash moves to ``retiredHashes``."""
+        names = {**_OPEN_NAMES, "#channel": "channel", "#method": "method", "#sinch": "sinchId"}
+        names |= {"#checked": "checkedBy", "#retired": "retiredHashes"}
+        values = {
+            **_open_values(owner_hash, now, counting=False),
+            ":previous": attr_n(switch.previous),
+            ":channel": attr_n(switch.channel),
+            ":method": attr_s(switch.method.value),
+            ":sinch": attr_s(switch.sinch_id),
+            ":checked": attr_s(switch.checked_by),
+            ":expires_at": attr_n(switch.expires_at),
+            ":empty": attr_texts([]),
+        }
+        sets = [
+            "#channel = :channel",
+            "#method = :method",
+            "#sinch = :sinch",
+            "#checked = :checked",
+            "#expires = :expires_at",
+        ]
+        if switch.retire is not None:
+            # DynamoDB cannot append an attribute's own value to a list, so the hash comes from the read
+            # before the switch; the channel condition guarantees it is still the current one.
+            sets.append("#retired = list_append(if_not_exists(#retired, :empty), :retire)")
+            values[":retire"] = attr_texts([switch.retire])
+        else:
+            del names["#retired"], values[":empty"]
+        for name, attribute, value in (
+            ("secret", "secretHash", switch.secret_hash),
+            ("guard", "guardPrefix", switch.guard_prefix),
+            ("token", "taskToken", switch.task_token),
+        ):
+            if value is not None:
+                names[f"#{name}"] = attribute
+                values[f":{name}"] = attr_s(value)
+                sets.append(f"#{name} = :{name}")
+        update = "SET " + ", ".join(sets)
+        if switch.secret_hash is None:  # Sinch checks the new channel's code
+            names["#secret"] = "secretHash"
+            update += " REMOVE #secret"
+        return self._update(
+            verification_id,
+            update=update,
+            # Verifications stored before channels existed have no index: they are on their first.
+            condition=f"{_OPEN} AND (#channel = :previous"
+            + (" OR attribute_not_exists(#channel))" if switch.previous == 0 else ")"),
+            names=names,
+            values=values,
+            action="next channel",
+        )
+
     def set_sinch_report_pending(self, verification_id: str, pending: bool) -> None:
         try:
             self._client.update_item(
@@ -331,11 +403,12 @@ class VerificationStore:
         return record_of(new["Attributes"])
 
 
-def _open_values(owner_hash: str, now: int) -> dict[str, AttributeValueTypeDef]:
-    """The values ``_OPEN`` refers to, plus ``:one`` for counting."""
-    return {
-        ":one": attr_n(1),
+def _open_values(owner_hash: str, now: int, *, counting: bool = True) -> dict[str, AttributeValueTypeDef]:
+    """The values ``_OPEN`` refers to, plus ``:one`` for a write that counts an attempt (DynamoDB refuses
+    a value the expressions do not use)."""
+    values = {
         ":now": attr_n(now),
         ":pending": attr_s(Status.PENDING.value),
         ":owner": attr_s(owner_hash),
     }
+    return values | {":one": attr_n(1)} if counting else values

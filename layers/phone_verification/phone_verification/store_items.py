@@ -63,7 +63,22 @@ def record_of(item: Mapping[str, Any]) -> VerificationRecord:
         sinch_report_pending=bool(item.get("sinchReportPending", {}).get("BOOL", False)),
         guard_prefix=text_of(item, "guardPrefix"),
         country=text_of(item, "country"),
+        sinch_id=text_of(item, "sinchId"),
+        channels=tuple(Method(name) for name in texts_of(item, "channels")),
+        channel=int_of(item, "channel") or 0,
+        retired_hashes=texts_of(item, "retiredHashes"),
     )
+
+
+def texts_of(item: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list of strings (DynamoDB's ``L`` of ``S``), in its order."""
+    value = item.get(name)
+    entries = value.get("L", []) if isinstance(value, Mapping) else []
+    return tuple(entry["S"] for entry in entries if isinstance(entry, Mapping) and "S" in entry)
+
+
+def attr_texts(values: tuple[str, ...] | list[str]) -> AttributeValueTypeDef:
+    return {"L": [attr_s(value) for value in values]}
 
 
 def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValueTypeDef]:
@@ -82,7 +97,12 @@ def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValue
         "numberHash": attr_s(record.number_hash),
         "ownerHash": attr_s(record.owner_hash),
         "checkedBy": attr_s(record.checked_by),
+        "channel": attr_n(record.channel),
     }
+    if record.channels:
+        item["channels"] = attr_texts([method.value for method in record.channels])
+    if record.retired_hashes:
+        item["retiredHashes"] = attr_texts(record.retired_hashes)
     for name, value in (
         ("secretHash", record.secret_hash),
         ("reason", record.reason),
@@ -90,6 +110,7 @@ def item_of(record: VerificationRecord, *, ttl: int) -> dict[str, AttributeValue
         ("taskToken", record.task_token),
         ("guardPrefix", record.guard_prefix),
         ("country", record.country),
+        ("sinchId", record.sinch_id),
     ):
         if value is not None:
             item[name] = attr_s(value)

@@ -17,6 +17,7 @@ from phone_verification.errors import (
     ProviderRejected,
     ProviderUnavailable,
     VerificationError,
+    VerificationExpired,
 )
 from phone_verification.model import (
     Decided,
@@ -129,6 +130,19 @@ class SinchAdapter:
         if found.status in (SinchStatus.DENIED, SinchStatus.ERROR):
             return Decided(Status(found.status.value), found.reason)
         return Decided(Status.FAIL, "Expired")
+
+    def number_of(self, verification_id: str) -> str:
+        """The number Sinch sent the verification to (its status says): the service keeps only a hash of
+        it, and ``next`` sends the next channel to the same number."""
+        try:
+            found = self._client.status(verification_id)
+        except SinchNotFound:
+            raise VerificationExpired() from None
+        except SinchError as exc:
+            raise _failure(exc, may_have_acted=False, forbidden=ProviderRejected()).error from exc
+        if not found.number:
+            raise ProviderUnavailable(retry_after=RETRY_AFTER_SECONDS)
+        return found.number
 
     def find_pending(self, reference: str) -> str | None:
         try:

@@ -39,6 +39,7 @@ from phone_verification.model import (
 from phone_verification.ports import ConditionFailed
 
 from .fraud_guard import FraudGuard
+from .lifecycle import Lifecycle
 from .resume import Resumer
 from .shared import Context
 
@@ -50,6 +51,7 @@ class ReportVerification:
         self._context = context
         self._resumer = resumer
         self._guard = FraudGuard(context)
+        self._lifecycle = Lifecycle(context)
 
     def __call__(self, command: ReportCommand) -> Verification:
         context = self._context
@@ -67,7 +69,7 @@ class ReportVerification:
                 verification_id, secret_hash=candidate, owner_hash=owner_hash, now=now
             )
         except ConditionFailed as failed:
-            return self._not_matched(failed.record, command, owner_hash, submitted, now)
+            return self._not_matched(failed.record, command, owner_hash, (submitted, candidate), now)
         verified = view(record, now)
         self._resumer.ended(record, verified)
         self._verified(record, submitted, now)
@@ -78,12 +80,14 @@ class ReportVerification:
         current: VerificationRecord | None,
         command: ReportCommand,
         owner_hash: str,
-        submitted: str,
+        given: tuple[str, str],
         now: int,
     ) -> Verification:
+        """``given``: the code (or CLI) as reported, and its keyed hash."""
         problem = refusal(current, owner_hash, now)
         if problem is not None:
             self._context.outcomes.record("refused", current.method if current else "unknown", problem.code)
+            self._lifecycle.touched(current, problem, now)
             self._resumer.refused(current, problem, now)
             raise problem
         assert current is not None  # refusal() is NotFound for a missing record
@@ -92,9 +96,11 @@ class ReportVerification:
             raise Conflict(
                 "This verification expects cli." if wants_cli else "This verification expects code."
             )
-        if current.checked_by == "service":
+        submitted, candidate = given
+        if current.checked_by == "service" or candidate in current.retired_hashes:
+            # Checked here, or the code of a channel ``next`` left behind: a wrong code, Sinch not asked.
             return self._wrong(self._count_attempt(current.id, owner_hash, now), now)
-        return self._ask_sinch(current.id, current.method, owner_hash, submitted, now)
+        return self._ask_sinch(current, owner_hash, submitted, now)
 
     def _latest_for(self, phone_number: str | None, owner_hash: str) -> str:
         """The caller's own latest verification for the number: another owner's is never reached, and a
@@ -123,6 +129,7 @@ class ReportVerification:
     def _wrong(self, record: VerificationRecord, now: int) -> Verification:
         self._context.outcomes.record("failed", record.method, "wrong_code")
         if record.attempts >= record.max_attempts:  # the last attempt: the verification has failed
+            self._lifecycle.changed("Failed", record, now)
             self._resumer.ended(record, TooManyAttempts())
         result = view(record, now)
         return Verification(
@@ -136,13 +143,13 @@ class ReportVerification:
         )
 
     def _ask_sinch(
-        self, verification_id: str, method: Method, owner_hash: str, submitted: str, now: int
+        self, current: VerificationRecord, owner_hash: str, submitted: str, now: int
     ) -> Verification:
         """A verification Sinch judges: count the attempt first (the limit holds under concurrency), then
         ask; give the attempt back when Sinch certainly did not judge it."""
-        store = self._context.store
+        store, verification_id = self._context.store, current.id
         record = self._count_attempt(verification_id, owner_hash, now)
-        outcome = self._context.sinch.report(verification_id, method, submitted)
+        outcome = self._context.sinch.report(current.at_sinch, current.method, submitted)
         if not isinstance(outcome, Decided):
             if not (isinstance(outcome, Unavailable) and outcome.may_have_acted):
                 store.refund_attempt(verification_id)
@@ -152,6 +159,7 @@ class ReportVerification:
             self._context.outcomes.record("verified", finished.method, country=finished.country)
             self._guard.converted(finished, now)
             verified = view(finished, now)
+            self._lifecycle.changed("Succeeded", finished, now)
             self._resumer.ended(finished, verified)
             return verified
         ended = _ending(outcome)
@@ -164,6 +172,10 @@ class ReportVerification:
         if ended is None:
             return self._wrong(record, now)
         finished = self._finish(verification_id, outcome.status, outcome.reason, now)
+        if isinstance(ended, VerificationExpired) and outcome.expired:
+            self._lifecycle.changed("Expired", finished, now)
+        elif isinstance(ended, DestinationDenied):
+            self._lifecycle.changed("Blocked", finished, now)
         self._resumer.ended(finished, ended)
         raise ended
 
@@ -172,6 +184,7 @@ class ReportVerification:
         verification fails, start a new one): ours ends with it, answered as a last wrong attempt."""
         finished = self._finish(verification_id, Status.FAIL, reason or "Invalid code", now)
         self._context.outcomes.record("failed", finished.method, "wrong_code")
+        self._lifecycle.changed("Failed", finished, now)
         self._resumer.ended(finished, TooManyAttempts())
         result = view(finished, now)
         return replace(result, reason=wrong_reason(finished.method), attempts_remaining=0)
@@ -194,8 +207,9 @@ class ReportVerification:
         context.outcomes.record("verified", record.method, country=record.country)
         self._guard.converted(record, now)
         logger.info("verification succeeded", extra={"verification_id": record.id, "method": record.method})
+        self._lifecycle.changed("Succeeded", record, now)
         for attempt in (1, 2):
-            outcome = context.sinch.report(record.id, record.method, submitted)
+            outcome = context.sinch.report(record.at_sinch, record.method, submitted)
             if isinstance(outcome, Decided) and not outcome.expired:
                 return
             if attempt == 2 or not isinstance(outcome, Unavailable):

@@ -9,7 +9,7 @@ that the number is busy, with the limit's own window (or minimum gap) as ``Retry
 from __future__ import annotations
 
 from phone_verification.codes import Hasher
-from phone_verification.commands import StartCommand
+from phone_verification.commands import NextCommand, StartCommand
 from phone_verification.errors import RateLimited, ServiceUnavailable, VerificationError
 from phone_verification.limits import Limit, LimitReached
 from phone_verification.ports import StartReservation
@@ -25,7 +25,12 @@ class SendLimits:
         self._context = context
 
     def take(
-        self, command: StartCommand, hasher: Hasher, number_hash: str, owner_hash: str, now: int
+        self,
+        command: StartCommand | NextCommand,
+        hasher: Hasher,
+        number_hash: str,
+        owner_hash: str,
+        now: int,
     ) -> list[StartReservation]:
         """The caller's slot (when the caller has a budget), the slot of the rate key the caller named (an
         end user behind it, counted within that caller), then the number's, last in the list. The

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from phone_verification import codes
 from phone_verification.ports import (
     Clock,
+    Events,
     HashKeySource,
+    NoEvents,
     NoOutcomes,
     Outcomes,
     SinchGateway,
@@ -42,6 +44,7 @@ class Context:
     outcomes: Outcomes = field(default_factory=NoOutcomes)
     clock: Clock = time.time
     workflows: WorkflowNotifier | None = None
+    events: Events = field(default_factory=NoEvents)
 
     def now(self) -> int:
         return int(self.clock())

@@ -15,7 +15,6 @@ from phone_verification.commands import StartCommand
 from phone_verification.errors import VerificationError
 from phone_verification.model import (
     Method,
-    Refused,
     SendRequest,
     Sent,
     Started,
@@ -28,7 +27,9 @@ from phone_verification.phone import PhoneNumber
 from phone_verification.ports import Replays, StartReservation
 
 from .fraud_guard import FraudGuard
+from .lifecycle import Lifecycle
 from .resume import Resumer
+from .send import Sender, sinch_reference
 from .send_limits import SendLimits
 from .shared import Context
 
@@ -41,6 +42,8 @@ class StartVerification:
         self._resumer = resumer
         self._limits = SendLimits(context)
         self._guard = FraudGuard(context)
+        self._sender = Sender(context, self._limits, self._guard)
+        self._lifecycle = Lifecycle(context)
 
     def __call__(self, command: StartCommand) -> Verification:
         context, settings = self._context, self._context.settings
@@ -60,19 +63,23 @@ class StartVerification:
         code = command.code
         if method is Method.SMS and code is None and settings.sms_code_source == "service":
             code = codes.generate(settings.code_length)
+        # The verification's id is the service's own: it outlives the channel Sinch sends first.
+        verification_id = str(uuid.uuid4())
         request = SendRequest(
             method=method,
             number=number.e164,
-            # Our own reference when the caller gave none: it lets a start whose answer was lost be found.
-            reference=command.reference or f"pv-{uuid.uuid4().hex}",
+            # Never the caller's reference: a reference Sinch refuses as reused would tell one caller that
+            # another used it, and the service's own finds a start whose answer was lost without doubt.
+            reference=sinch_reference(verification_id, 0),
             expiry_seconds=settings.verification_ttl_seconds,
             locale=command.locale,
             code=code,
         )
-        sent = self._send(request, reservations, guarded, now)
+        sent = self._sender.send(request, reservations, guarded, now)
         reservation = reservations[-1]  # the number's: it knows the owner's latest verification for it
         record = self._record(
             command,
+            verification_id=verification_id,
             sent=sent,
             code=code,
             hasher=hasher,
@@ -89,6 +96,7 @@ class StartVerification:
             "verification started",
             extra={"verification_id": record.id, "method": method.value, "phone": number.masked},
         )
+        self._lifecycle.changed("Started", record, now)
         return view(record, now, hints=sent.hints)
 
     def once(self, command: StartCommand, replays: Replays) -> Started:
@@ -110,7 +118,7 @@ class StartVerification:
         """What makes two starts "the same request" for idempotency, as keyed hashes: the idempotency
         store keeps an unkeyed hash of it, which must not let anyone recover the number or a chosen code."""
         hasher = self._context.hashing()
-        return {
+        fingerprint: dict[str, Any] = {
             "owner": hasher.caller(command.owner),
             "number": hasher.number(command.phone_number.strip()),
             "method": command.method.value,
@@ -118,11 +126,15 @@ class StartVerification:
             "locale": command.locale,
             "code": hasher.code("idempotency", command.code) if command.code is not None else None,
         }
+        if command.channels:
+            fingerprint["channels"] = [channel.value for channel in command.channels]
+        return fingerprint
 
     def _record(
         self,
         command: StartCommand,
         *,
+        verification_id: str,
         sent: Sent,
         code: str | None,
         hasher: codes.Hasher,
@@ -135,11 +147,13 @@ class StartVerification:
         settings = self._context.settings
         secret_hash: str | None = None
         if code is not None:
-            secret_hash = hasher.code(sent.id, code)
+            secret_hash = hasher.code(verification_id, code)
         elif command.method is Method.FLASHCALL and sent.cli:
-            secret_hash = hasher.cli(sent.id, sent.cli)
+            secret_hash = hasher.cli(verification_id, sent.cli)
         return VerificationRecord(
-            id=sent.id,
+            id=verification_id,
+            sinch_id=sent.id,
+            channels=command.channels,
             method=command.method,
             status=Status.PENDING,
             attempts=0,
@@ -157,32 +171,3 @@ class StartVerification:
             guard_prefix=guarded,
             country=number.country,
         )
-
-    def _send(
-        self, request: SendRequest, reservations: list[StartReservation], guarded: str | None, now: int
-    ) -> Sent:
-        outcome = self._context.sinch.start(request)
-        if isinstance(outcome, Sent):
-            return outcome
-        if isinstance(outcome, Refused) or not outcome.may_have_acted:
-            # Nothing was sent: the slots and the guard's token go back.
-            self._limits.release(reservations)
-            self._guard.refund(guarded, now)
-            raise outcome.error
-        # Sinch may have started it (timed out, cut off after sending, an unreadable 2xx). Ask by our
-        # reference before answering, so the caller neither loses a sent SMS nor gets a second one.
-        found = self._recover(request)
-        if found is None:
-            raise outcome.error
-        return found
-
-    def _recover(self, request: SendRequest) -> Sent | None:
-        found = self._context.sinch.find_pending(request.reference)
-        if found is None:
-            return None
-        if self._context.store.get(found) is not None:
-            # A verification we already hold is not this start's: the caller reused a reference, so
-            # Sinch refused this start and the lookup found the earlier one.
-            return None
-        logger.info("recovered a start whose answer was lost", extra={"verification_id": found})
-        return Sent(found, request.method)

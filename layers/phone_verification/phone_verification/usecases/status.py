@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from phone_verification.errors import VerificationNotFound
-from phone_verification.model import Verification, owned_by, view
+from phone_verification.errors import VerificationExpired, VerificationNotFound
+from phone_verification.model import Status, Verification, owned_by, view
 
+from .lifecycle import Lifecycle
 from .shared import Context
 
 
 class ReadVerification:
     def __init__(self, context: Context) -> None:
         self._context = context
+        self._lifecycle = Lifecycle(context)
 
     def __call__(self, verification_id: str, owner: str) -> Verification:
         context = self._context
@@ -19,4 +21,7 @@ class ReadVerification:
         record = context.store.get(verification_id)
         if record is None or not owned_by(record, owner_hash):
             raise VerificationNotFound()
-        return view(record, context.now())
+        now = context.now()
+        if record.status is Status.PENDING and now >= record.expires_at:
+            self._lifecycle.touched(record, VerificationExpired(), now)
+        return view(record, now)
