@@ -32,6 +32,7 @@ from local_stack.emulator import AwsEmulator
 SOURCE = "phone-verification"
 DEFAULT_PORT = 3002
 DEFAULT_REGION = "eu-west-1"
+_POLL_SECONDS = 0.1
 
 
 class EventTail:
@@ -97,16 +98,23 @@ class EventTail:
             Rule=self.name, EventBusName=self.bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
         )
 
-    def receive(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
+    def receive(self, wait_seconds: float = 1) -> list[dict[str, Any]]:
         """The events that arrived, waiting up to ``wait_seconds`` for the first; each is removed from the
-        queue."""
+        queue. Polls instead of SQS's long polling: the emulator serves one request at a time (as DynamoDB
+        applies writes), so a held receive would stall the product's own calls."""
         if self._queue_url is None:
             raise RuntimeError("the tail is not open")
-        answer = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-        )
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            answer = self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = answer.get("Messages", [])
+            if messages or time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL_SECONDS)
         events = []
-        for message in answer.get("Messages", []):
+        for message in messages:
             events.append(json.loads(message["Body"]))
             self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         return events

@@ -13,7 +13,7 @@ import boto3
 
 from phone_verification.errors import Conflict, VerificationError
 from phone_verification.model import Started, Verification
-from phone_verification.ports import Outcomes, WorkflowNotifier
+from phone_verification.ports import Events, Outcomes, WorkflowNotifier
 from phone_verification.service import VerificationService
 from phone_verification.settings import Settings
 from phone_verification.sinch import (
@@ -48,6 +48,7 @@ class ScriptedSinch:
     says."""
 
     flashcall_cli: str | None = FLASH_CLI
+    flashcall_report_timeout: int | None = 600  # the flashcall's reportTimeout, in seconds
     verdicts: list[ReportResult | SinchError] = field(default_factory=list)
     start_failure: SinchError | None = None
     by_reference: dict[str, StatusResult] = field(default_factory=dict)
@@ -73,7 +74,12 @@ class ScriptedSinch:
                 id=verification_id,
                 method=request.method,
                 flashcall=FlashcallStartDetails(
-                    "(.*)8156(.*)", 45, 600, 0, verification_id, self.flashcall_cli
+                    "(.*)8156(.*)",
+                    45,
+                    self.flashcall_report_timeout,
+                    0,
+                    verification_id,
+                    self.flashcall_cli,
                 ),
             )
         return StartResult(
@@ -157,12 +163,14 @@ def make_world(
     *,
     outcomes: Outcomes | None = None,
     workflows: WorkflowNotifier | None = None,
+    events: Events | None = None,
     dynamodb: bool = False,
     **settings: Any,
 ) -> World:
     """The service over an in-memory store and a scripted Sinch; with ``dynamodb``, over the real store
     and moto's DynamoDB instead (call inside ``mock_aws()``). ``outcomes``: where the service reports
-    outcomes (metrics); ``workflows``: what resumes Step Functions tasks; none by default."""
+    outcomes (metrics); ``workflows``: what resumes Step Functions tasks; ``events``: where lifecycle
+    changes are published; none by default."""
     table: Any = make_table() if dynamodb else None
     store: InMemoryStore | VerificationStore = (
         VerificationStore(TABLE, table) if dynamodb else InMemoryStore()
@@ -177,6 +185,7 @@ def make_world(
         clock=clock,
         outcomes=outcomes,
         workflows=workflows,
+        events=events,
     )
     return World(service, sinch, clock, store, table)
 

@@ -38,6 +38,7 @@ class InMemoryStore:
         self.prefixes: dict[str, PrefixState] = {}
         self.countries: dict[str, str] = {}
         self._refused: dict[str, tuple[int, frozenset[str]]] = {}
+        self.writes = 0  # updates of stored verifications that applied (a failed condition writes nothing)
 
     # The fraud guard: ``fraud``'s rules on a dict, with the DynamoDB store's memory of refusals.
 
@@ -186,5 +187,6 @@ class InMemoryStore:
         self._put(replace(record, task_token=token))
 
     def _put(self, record: VerificationRecord) -> VerificationRecord:
+        self.writes += 1
         self.records[record.id] = record
         return record

@@ -50,6 +50,17 @@ SINCH_PREFIX = "/verification/v1/verifications"
 HTTP_TIMEOUT = 30
 
 
+# The reference the product sends Sinch with each channel: its own id, "pv-<id>" or "pv-<id>-<channel>".
+_SINCH_REFERENCE = re.compile(r"pv-(?P<id>[0-9a-f-]{36})(-(?P<channel>[0-9]+))?")
+
+
+def verification_of(delivery: Mapping[str, Any]) -> str:
+    """The product's verification id behind an SMS or call in the sandbox's inbox."""
+    found = _SINCH_REFERENCE.fullmatch(delivery.get("reference") or "")
+    assert found is not None, delivery
+    return found["id"]
+
+
 # ------------------------------------------------------------------------------------------ deployments
 
 
@@ -300,6 +311,13 @@ class Product:
     def cli(self, number: str = NUMBER) -> str:
         cli: str = self.inbox(number)["calls"][-1]["cli"]
         return cli
+
+    def sinch_id(self, verification_id: str) -> str:
+        """The id Sinch gave the verification's current channel (kept in the table, never answered)."""
+        item = self.item(verification_id)
+        assert item is not None, verification_id
+        sinch_id: str = item["sinchId"]["S"]
+        return sinch_id
 
     def sinch_requests(self, operation: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.sandbox.requests_log() if operation is None or r["operation"] == operation]

@@ -11,10 +11,12 @@ import pytest
 
 from tests.integration.conftest import (
     SINCH_PREFIX,
+    STRANGER,
     Deployment,
     Product,
     fresh_product,
     problem,
+    verification_of,
     wrong,
 )
 
@@ -45,7 +47,7 @@ class TestStartDuringAnOutage:
 
         retried = product.start()
         assert retried.status_code == 201, retried.text
-        assert [m["verificationId"] for m in product.inbox()["messages"]] == [retried.json()["id"]]
+        assert [verification_of(m) for m in product.inbox()["messages"]] == [retried.json()["id"]]
         assert [r["status"] for r in start_requests(product)] == [503, 200]
 
     def test_a_failed_start_with_an_idempotency_key_can_be_retried_with_that_key(
@@ -74,7 +76,7 @@ class TestStartDuringAnOutage:
 
         assert response.status_code == 201, response.text
         messages = product.inbox()["messages"]
-        assert [m["verificationId"] for m in messages] == [response.json()["id"]]
+        assert [verification_of(m) for m in messages] == [response.json()["id"]]
         assert response.headers["Location"] == f"/verifications/{response.json()['id']}"
         reported = product.report(response.json()["id"], {"code": product.code()})
         assert reported.json()["status"] == "SUCCESSFUL"
@@ -105,7 +107,7 @@ class TestLostStartAnswer:
         assert response.status_code == 201, response.text
         verification = response.json()
         assert (verification["status"], verification["attemptsRemaining"]) == ("PENDING", 5)
-        assert [m["verificationId"] for m in slow.inbox()["messages"]] == [verification["id"]]
+        assert [verification_of(m) for m in slow.inbox()["messages"]] == [verification["id"]]
         status_reads = [r["path"] for r in slow.sinch_requests("status")]
         assert len(status_reads) == 1
         assert status_reads[0].startswith(f"{SINCH_PREFIX}/reference/pv-")
@@ -143,7 +145,7 @@ class TestLostStartAnswer:
         response = slow.start(reference="order-4711")
         assert response.status_code == 201, response.text
         assert response.json()["reference"] == "order-4711"
-        assert [m["verificationId"] for m in slow.inbox()["messages"]] == [response.json()["id"]]
+        assert [verification_of(m) for m in slow.inbox()["messages"]] == [response.json()["id"]]
 
 
 class TestReportDuringAnOutage:
@@ -259,25 +261,18 @@ class TestLocalSuccessWhileSinchFails:
         assert [r["status"] for r in reports(product)] == [200]
 
 
-class TestReusedReference:
-    def test_a_reused_reference_is_refused_by_sinch(self, product: Product) -> None:
-        product.started(reference="order-4711")
+class TestCallersReference:
+    def test_a_reference_is_the_callers_own_label_and_never_reaches_sinch(self, product: Product) -> None:
+        """Sinch refuses a reference it has seen (40900) across the whole Sinch application, so a caller's
+        reference sent to Sinch would let one tenant learn another's references (and block its starts).
+        The product sends Sinch references of its own: two starts with one reference, by two callers,
+        both start, and each SMS carries its own verification's reference."""
+        first = product.started(reference="order-4711")
         product.advance(31)
-        problem(product.start(reference="order-4711"), 422, "provider_rejected")
+        second = product.started(reference="order-4711", principal=STRANGER)
 
-    def test_a_reused_reference_whose_refusal_comes_too_late_is_not_mistaken_for_the_start(
-        self, slow: Product
-    ) -> None:
-        """The caller reuses a reference; Sinch refuses it (409), but only after the product stopped
-        waiting. Looking the lost start up by that reference finds the *first* verification, which is not
-        this start's: the answer is a lost start's 503 (it was a 500 internal_error), and the first
-        verification is untouched."""
-        first = slow.started(reference="order-4711")["id"]
-        slow.advance(31)
-        slow.fault(kind="delay", seconds=1.5, method="POST")
-
-        problem(slow.start(reference="order-4711"), 503, "provider_unavailable", retry_after=True)
-
-        assert len(slow.inbox()["messages"]) == 1
-        assert slow.state(first)["status"] == "PENDING"
-        assert [item["id"]["S"] for item in slow.verification_items()] == [first]
+        assert first["reference"] == second["reference"] == "order-4711"
+        messages = product.inbox()["messages"]
+        assert [verification_of(m) for m in messages] == [first["id"], second["id"]]
+        assert [m["reference"] for m in messages] == [f"pv-{first['id']}", f"pv-{second['id']}"]
+        assert product.state(first["id"])["status"] == "PENDING"

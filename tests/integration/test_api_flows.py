@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     iso_instant,
     private,
     problem,
+    verification_of,
     wrong,
 )
 
@@ -49,7 +50,7 @@ class TestStart:
         assert isinstance(body["sms"]["interceptionTimeout"], int)
 
         message = product.inbox()["messages"][-1]
-        assert message["verificationId"] == body["id"]
+        assert verification_of(message) == body["id"]
         assert message["code"].isdigit()
         assert len(message["code"]) == 6
         private(response.text, NUMBER, message["code"])
@@ -75,7 +76,7 @@ class TestStart:
             assert body["whatsapp"]["codeType"]
             private(response.text, NUMBER, inbox["messages"][-1]["code"])
         delivered = inbox["calls"] if method in ("flashcall", "callout") else inbox["messages"]
-        assert [item["verificationId"] for item in delivered] == [body["id"]]
+        assert [verification_of(item) for item in delivered] == [body["id"]]
 
     def test_method_names_are_case_insensitive(self, product: Product) -> None:
         assert product.started(NUMBER, method="FlashCall")["method"] == "flashcall"
@@ -104,7 +105,7 @@ class TestStart:
     def test_number_is_normalised_to_e164(self, product: Product) -> None:
         """Spaces and dashes in an otherwise valid number are accepted; Sinch gets the E.164 form."""
         verification = product.started("+46 70-000 01 01")
-        assert product.inbox(NUMBER)["messages"][-1]["verificationId"] == verification["id"]
+        assert verification_of(product.inbox(NUMBER)["messages"][-1]) == verification["id"]
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -141,7 +142,7 @@ class TestReportSms:
             "expiresAt": None,
         }
         private(right.text, NUMBER, code)
-        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{verification}"]
+        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{product.sinch_id(verification)}"]
 
         assert product.state(verification)["status"] == "SUCCESSFUL"
         problem(product.report(verification, {"code": code}), 409, "already_verified")
@@ -260,7 +261,7 @@ class TestReportByNumber:
             "expiresAt": None,
         }
         assert product.state(first)["status"] == "ABORTED"
-        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{second}"]
+        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{product.sinch_id(second)}"]
         for logged in product.sinch_requests():
             private(logged["path"], NUMBER)
 
@@ -298,7 +299,7 @@ class TestFlashcall:
         right = product.report(verification, {"cli": spelled})
         assert right.json()["status"] == "SUCCESSFUL"
         private(right.text, cli)
-        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{verification}"]
+        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{product.sinch_id(verification)}"]
 
     def test_without_cli_in_the_start_response_sinch_decides(self, product: Product) -> None:
         """A default account keeps the CLI to itself: Sinch judges the report, and its FAIL ends the
@@ -332,7 +333,7 @@ class TestSinchDecides:
             "attemptsRemaining": 0,
             "expiresAt": None,
         }
-        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{verification}"]
+        assert sinch_reports(product) == [f"{SINCH_PREFIX}/id/{product.sinch_id(verification)}"]
         problem(product.report(verification, {"code": code}), 409, "already_verified")
         assert len(sinch_reports(product)) == 1
 

@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     fresh_product,
     private,
     problem,
+    verification_of,
     wrong,
 )
 
@@ -54,7 +55,7 @@ class TestSinchGeneratedCodes:
         wrong one ends the verification as a default account does (the user asks for a new code)."""
         verification = policy.started()["id"]
         code = policy.code()
-        assert policy.inbox()["messages"][-1]["verificationId"] == verification
+        assert verification_of(policy.inbox()["messages"][-1]) == verification
 
         typo = policy.report(verification, {"code": wrong(code)})
         assert (typo.json()["status"], typo.json()["attemptsRemaining"]) == ("FAIL", 0)
@@ -66,8 +67,8 @@ class TestSinchGeneratedCodes:
         assert right.json()["status"] == "SUCCESSFUL"
         private(right.text, NUMBER, code)
         assert [r["path"] for r in policy.sinch_requests("report")] == [
-            f"{SINCH_PREFIX}/id/{verification}",
-            f"{SINCH_PREFIX}/id/{again}",
+            f"{SINCH_PREFIX}/id/{policy.sinch_id(verification)}",
+            f"{SINCH_PREFIX}/id/{policy.sinch_id(again)}",
         ]
 
     def test_a_sinch_outage_on_report_refunds_the_attempt(self, policy: Product) -> None:

@@ -1,7 +1,8 @@
 """Every file in events/ goes through its handler against the local stack (moto server + Sinch sandbox).
 
 These are the files `sam local invoke -e` uses, so they must stay valid for the real handlers: a start
-event starts, a report event with the placeholders filled in verifies, a status event reads.
+event starts, a report event with the placeholders filled in verifies, a status event reads, a next event
+sends the next channel and a cancel event cancels.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ REPORT = "ReportVerificationFunction"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack() as running:
+    # A next right after its start: no 30 s between sends to one number, as a user would have waited.
+    with LocalStack(env={"MIN_SECONDS_BETWEEN_STARTS": "0"}) as running:
         runtime.configure(None)  # the product builds its clients against this stack on first use
         yield running
     runtime.configure(None)
@@ -76,7 +78,8 @@ START_EVENTS = sorted(p.name for p in EVENTS.glob("start-*.json"))
 
 def test_every_event_file_is_covered() -> None:
     others = {"env.json", "report-by-id.json", "report-by-number.json", "report-direct.json"}
-    others |= {"report-flashcall.json", "status.json"}
+    others |= {"report-flashcall.json", "status.json", "next.json", "next-direct.json"}
+    others |= {"cancel.json", "cancel-direct.json"}
     assert {p.name for p in EVENTS.glob("*.json")} == set(START_EVENTS) | others
 
 
@@ -147,6 +150,28 @@ def test_status_event(fresh: LocalStack) -> None:
     verification_id = body_of(fresh.invoke(START, load("start-sms.json")))["id"]
     status = body_of(fresh.invoke(REPORT, with_id(load("status.json"), verification_id)))
     assert (status["id"], status["status"]) == (verification_id, "PENDING")
+
+
+@pytest.mark.parametrize(
+    ("name", "start_name"),
+    [("next.json", "start-sms-then-callout.json"), ("next-direct.json", "start-direct.json")],
+)
+def test_next_event(fresh: LocalStack, name: str, start_name: str) -> None:
+    start_event = load(start_name)
+    verification_id = body_of(fresh.invoke(START, start_event))["id"]
+    sent = body_of(fresh.invoke(START, with_id(load(name), verification_id)))
+    assert (sent["id"], sent["method"], sent["status"]) == (verification_id, "callout", "PENDING")
+    assert fresh.sandbox is not None
+    assert len(fresh.sandbox.inbox(number_of(start_event))["calls"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "start_name"), [("cancel.json", "start-sms.json"), ("cancel-direct.json", "start-direct.json")]
+)
+def test_cancel_event(fresh: LocalStack, name: str, start_name: str) -> None:
+    verification_id = body_of(fresh.invoke(START, load(start_name)))["id"]
+    cancelled = body_of(fresh.invoke(REPORT, with_id(load(name), verification_id)))
+    assert (cancelled["id"], cancelled["status"]) == (verification_id, "CANCELLED")
 
 
 def test_env_json_names_the_local_stacks_resources(stack: LocalStack) -> None:

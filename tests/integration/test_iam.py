@@ -10,6 +10,7 @@ IAM authorizes it (TransactWriteItems needs PutItem, UpdateItem, DeleteItem or C
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -40,10 +41,11 @@ TRANSACTION_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
 }
 TASK_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-iam-test-token"
+BUS = "default"  # lifecycle events on: PutEvents is called, and granted on this bus only
 
 
 def granted(function: str) -> set[str]:
-    params = _defaults() | {"DeployExampleWorkflow": "true"}
+    params = _defaults() | {"DeployExampleWorkflow": "true", "EventBusName": BUS}
     return {action for statement in _statements(function, params) for action in _as_list(statement["Action"])}
 
 
@@ -51,7 +53,7 @@ def granted(function: str) -> set[str]:
 def gapless_deployment() -> Iterator[Deployment]:
     """Starts for one number need no gap between them, so the flows need no clock moves (moving the
     product's clock would run a function to build its clients)."""
-    yield from launch("iam", env={"MIN_SECONDS_BETWEEN_STARTS": "0"})
+    yield from launch("iam", env={"MIN_SECONDS_BETWEEN_STARTS": "0", "EVENT_BUS_NAME": BUS})
 
 
 @pytest.fixture
@@ -65,7 +67,8 @@ def iam_actions(recorded: list[tuple[str, str, dict[str, Any]]]) -> dict[str, se
     for name, operation, params in recorded:
         function = next((fid for suffix, fid in FUNCTIONS.items() if name.endswith(suffix)), name)
         if operation == "dynamodb:TransactWriteItems":
-            for item in params.get("TransactItems", []):
+            # ``params`` is the request as botocore serialised it: the items are in its JSON body.
+            for item in json.loads(params["body"])["TransactItems"]:
                 actions[function] |= {f"dynamodb:{TRANSACTION_ACTIONS[kind]}" for kind in item}
         else:
             actions[function].add(operation)
@@ -97,6 +100,9 @@ def exercise_start(product: Product) -> None:
     product.invoke_report({"id": ended["id"], "code": product.code("+46700000004")})
     # A retried task whose verification already ended is resumed at once: SendTaskSuccess.
     product.invoke_start({"phoneNumber": "+46700000004", "taskToken": TASK_TOKEN, "idempotencyKey": "e2"})
+    fallback = product.started("+46700000009", channels=["sms", "callout"])
+    sent = product.request("POST", f"/verifications/{fallback['id']}/next", headers={"Idempotency-Key": "n1"})
+    assert sent.json()["method"] == "callout"  # the number from Sinch, the guard, limits, the switch
 
 
 def exercise_report(product: Product) -> None:
@@ -114,6 +120,9 @@ def exercise_report(product: Product) -> None:
         product.invoke_report({"id": failing["id"], "code": wrong(product.code("+46700000007"))})
     product.report_by_number("+46700000007", {"code": "123456"})
     product.status(started["id"])
+    cancelled = product.invoke_start({"phoneNumber": "+46700000010", "taskToken": TASK_TOKEN})
+    assert product.invoke_report({"action": "cancel", "id": cancelled["id"]})["status"] == "CANCELLED"
+    assert product.request("DELETE", f"/verifications/{started['id']}").status_code == 409
 
 
 def test_each_function_is_granted_exactly_what_it_calls(product: Product) -> None:
@@ -123,3 +132,10 @@ def test_each_function_is_granted_exactly_what_it_calls(product: Product) -> Non
     actions = iam_actions(recorded)
     for function in FUNCTIONS.values():
         assert actions[function] == granted(function), function
+    buses = {
+        entry["EventBusName"]
+        for _, operation, params in recorded
+        if operation == "events:PutEvents"
+        for entry in json.loads(params["body"])["Entries"]  # the request as sent
+    }
+    assert buses == {BUS}

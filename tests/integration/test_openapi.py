@@ -276,6 +276,11 @@ def test_request_schemas_use_the_validators_rules() -> None:
     assert schemas["PhoneNumber"]["pattern"] == anchored(phone.SYNTAX)
     assert start["reference"]["pattern"] == anchored(commands._REFERENCE)
     assert start["locale"]["pattern"] == anchored(commands._LOCALE)
+    assert schemas["NextRequest"]["properties"]["locale"]["pattern"] == anchored(commands._LOCALE)
+    assert schemas["NextRequest"]["properties"]["rateKey"] == start["rateKey"] | {
+        "description": schemas["NextRequest"]["properties"]["rateKey"]["description"]
+    }
+    assert start["channels"]["maxItems"] == commands.MAX_CHANNELS
     assert start["code"]["pattern"] == anchored(codes._CODE_PATTERN)
     assert report["code"]["pattern"] == anchored(codes._REPORTED_PATTERN)
     assert report["cli"]["pattern"] == anchored(codes._CLI_PATTERN)

@@ -29,6 +29,7 @@ from tests.integration.conftest import (
     launch,
     problem,
     recorded_aws_calls,
+    verification_of,
     wrong,
 )
 from tests.integration.test_api_callers import bearer
@@ -283,7 +284,7 @@ class TestOverlappingStarts:
         assert sorted(states.values()) == ["ABORTED", "PENDING"]
         pending = next(vid for vid, status in states.items() if status == "PENDING")
         messages = product.inbox()["messages"]
-        code = next(m["code"] for m in messages if m["verificationId"] == pending)
+        code = next(m["code"] for m in messages if verification_of(m) == pending)
         reported = product.report_by_number("%2B46700000101", {"code": code})
         assert (reported.json()["id"], reported.json()["status"]) == (pending, "SUCCESSFUL")
 

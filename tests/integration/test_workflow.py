@@ -24,7 +24,7 @@ import requests
 
 from local_stack import LOCAL_DEVELOPER_ARN, LocalStack, TemplateError
 from phone_verification import runtime
-from tests.integration.conftest import reset_stack
+from tests.integration.conftest import reset_stack, verification_of
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
@@ -94,7 +94,7 @@ def sms_code(stack: LocalStack, number: str, *, count: int = 1, timeout: float =
         messages = stack.sandbox.inbox(number)["messages"]
         if len(messages) >= count:
             message = messages[count - 1]
-            key = {"pk": {"S": f"verification#{message['verificationId']}"}}
+            key = {"pk": {"S": f"verification#{verification_of(message)}"}}
             if stack.dynamodb().get_item(TableName=stack.table_name, Key=key).get("Item"):
                 code: str = message["code"]
                 return code
@@ -170,6 +170,7 @@ def test_the_template_deploys_the_real_definition_with_its_substitutions(fresh: 
         .replace("${StartVerificationFunctionArn}", fresh.function_arn(START))
         .replace("${VerificationTtlSeconds}", str(TTL_SECONDS))
         .replace("${WaitMarginSeconds}", "60")
+        .replace("${ChannelWaitSeconds}", "120")
     )
     assert definition == expected
     assert described["name"] == "pv-workflow-phone-verification"
@@ -261,6 +262,7 @@ def test_a_user_who_never_answers_times_the_task_out_and_a_late_code_still_stand
             "StartVerificationFunctionArn": fresh.function_arn(START),
             "VerificationTtlSeconds": "1",
             "WaitMarginSeconds": "1",
+            "ChannelWaitSeconds": "1",
         },
     )
     started = time.monotonic()

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from phone_verification.errors import InternalError
 from phone_verification.limits import Limit, LimitReached
-from phone_verification.model import Method, Status, VerificationRecord
+from phone_verification.model import ChannelSwitch, Method, Status, VerificationRecord
 from phone_verification.ports import ConditionFailed, Latest, StartReservation, Store
 from phone_verification.store import RETENTION_SECONDS, VerificationStore
 from tests.fakes import TABLE, make_table
@@ -305,6 +305,207 @@ class TestFinish:
         assert flagged == replace(RECORD, sinch_report_pending=True)
         assert store.get("v1") == RECORD
         assert store.get("gone") is None
+
+
+class TestCancel:
+    def test_a_pending_verification_is_cancelled(self, store: Store) -> None:
+        # Given a pending verification with an attempt used
+        created(store, attempts=1)
+        # When its owner cancels it, then it is CANCELLED, as returned and as stored
+        cancelled = store.cancel("v1", owner_hash=OWNER, now=NOW + 1)
+        assert cancelled == replace(RECORD, attempts=1, status=Status.CANCELLED, reason="Cancelled")
+        assert store.get("v1") == cancelled
+
+    def test_a_cancelled_verification_is_cancelled_once(self, store: Store) -> None:
+        created(store)
+        cancelled = store.cancel("v1", owner_hash=OWNER, now=NOW)
+        with pytest.raises(ConditionFailed) as caught:
+            store.cancel("v1", owner_hash=OWNER, now=NOW + 1)
+        assert caught.value.record == cancelled == store.get("v1")
+
+    @pytest.mark.parametrize(
+        ("stored", "owner", "now"),
+        [
+            ({}, "someone-else", NOW),
+            ({"status": Status.SUCCESSFUL}, OWNER, NOW),
+            ({"status": Status.DENIED, "reason": "Fraud"}, OWNER, NOW),
+            ({"status": Status.ABORTED, "reason": "Superseded"}, OWNER, NOW),
+            ({"attempts": 3}, OWNER, NOW),
+            ({}, OWNER, NOW + 600),
+        ],
+        ids=["other owner", "verified", "denied", "superseded", "attempts used up", "expired"],
+    )
+    def test_otherwise_nothing_changes_and_the_record_says_why(
+        self, store: Store, stored: dict[str, Any], owner: str, now: int
+    ) -> None:
+        record = created(store, **stored)
+        with pytest.raises(ConditionFailed) as caught:
+            store.cancel("v1", owner_hash=owner, now=now)
+        assert caught.value.record == record
+        assert store.get("v1") == record
+
+    def test_a_missing_verification_fails_with_no_record(self, store: Store) -> None:
+        with pytest.raises(ConditionFailed) as caught:
+            store.cancel("gone", owner_hash=OWNER, now=NOW)
+        assert caught.value.record is None
+        assert store.get("gone") is None
+
+
+SMS_THEN_CALLOUT = (Method.SMS, Method.CALLOUT)
+CLI_HASH = "cli-hash"
+
+
+def switch(**fields: Any) -> ChannelSwitch:
+    """From the first channel (an SMS the service checks) to a callout Sinch checks, by default."""
+    defaults: dict[str, Any] = {
+        "previous": 0,
+        "channel": 1,
+        "method": Method.CALLOUT,
+        "sinch_id": "sinch-2",
+        "checked_by": "sinch",
+        "secret_hash": None,
+        "expires_at": NOW + 300,
+        "retire": SECRET,
+    }
+    return ChannelSwitch(**(defaults | fields))
+
+
+class TestAdvance:
+    def test_the_next_channel_replaces_the_current_one_and_retires_its_code(self, store: Store) -> None:
+        # Given an SMS verification with one attempt used, sent as Sinch's "sinch-1"
+        record = created(store, attempts=1, sinch_id="sinch-1", channels=SMS_THEN_CALLOUT)
+        # When it moves on to a callout that Sinch checks
+        advanced = store.advance("v1", switch(), owner_hash=OWNER, now=NOW + 31)
+        # Then method, channel, Sinch's id, who checks, the code and expiry are the callout's, the SMS
+        # code's hash is retired, and everything else (attempts, id, owner) carries on
+        assert advanced == replace(
+            record,
+            method=Method.CALLOUT,
+            channel=1,
+            sinch_id="sinch-2",
+            checked_by="sinch",
+            secret_hash=None,
+            expires_at=NOW + 300,
+            retired_hashes=(SECRET,),
+        )
+        assert store.get("v1") == advanced
+
+    def test_a_channel_the_service_checks_gets_its_own_hash_and_retired_ones_add_up(
+        self, store: Store
+    ) -> None:
+        # Given an SMS verification that may go on to a flashcall (its CLI known), then a callout
+        created(store, channels=(Method.SMS, Method.FLASHCALL, Method.CALLOUT))
+        # When it moves to the flashcall and then to the callout
+        flashcall = store.advance(
+            "v1",
+            switch(method=Method.FLASHCALL, checked_by="service", secret_hash=CLI_HASH),
+            owner_hash=OWNER,
+            now=NOW + 31,
+        )
+        callout = store.advance(
+            "v1", switch(previous=1, channel=2, retire=CLI_HASH), owner_hash=OWNER, now=NOW + 62
+        )
+        # Then the flashcall was checked by its CLI's hash, and both left codes are retired, in order
+        assert (flashcall.checked_by, flashcall.secret_hash, flashcall.retired_hashes) == (
+            "service",
+            CLI_HASH,
+            (SECRET,),
+        )
+        assert (callout.method, callout.channel, callout.secret_hash) == (Method.CALLOUT, 2, None)
+        assert callout.retired_hashes == (SECRET, CLI_HASH)
+        assert store.get("v1") == callout
+
+    def test_a_channel_sinch_checked_leaves_no_code_to_retire(self, store: Store) -> None:
+        created(store, method=Method.CALLOUT, checked_by="sinch", secret_hash=None)
+        sms = switch(method=Method.SMS, checked_by="service", secret_hash="code-hash", retire=None)
+        advanced = store.advance("v1", sms, owner_hash=OWNER, now=NOW + 31)
+        assert (advanced.method, advanced.secret_hash, advanced.retired_hashes) == (
+            Method.SMS,
+            "code-hash",
+            (),
+        )
+        assert store.get("v1") == advanced
+
+    def test_the_guard_prefix_and_task_token_change_only_when_the_switch_names_them(
+        self, store: Store
+    ) -> None:
+        # Given a verification whose send took a guard token and whose workflow waits
+        created(
+            store,
+            guard_prefix="prefix-1",
+            task_token=TOKEN,
+            channels=(Method.SMS, Method.FLASHCALL, Method.CALLOUT),
+        )
+        # When the next channel names neither, then both stay; when the one after names both, both change
+        kept = store.advance("v1", switch(method=Method.FLASHCALL), owner_hash=OWNER, now=NOW + 31)
+        named = store.advance(
+            "v1",
+            switch(previous=1, channel=2, retire=None, guard_prefix="prefix-2", task_token="token-2"),
+            owner_hash=OWNER,
+            now=NOW + 62,
+        )
+        assert (kept.guard_prefix, kept.task_token) == ("prefix-1", TOKEN)
+        assert (named.guard_prefix, named.task_token) == ("prefix-2", "token-2")
+
+    def test_only_one_switch_from_a_channel_applies(self, store: Store) -> None:
+        # Given two ``next`` requests that both read the verification on its first channel
+        created(store, channels=(Method.SMS, Method.FLASHCALL, Method.CALLOUT))
+        first = store.advance("v1", switch(), owner_hash=OWNER, now=NOW + 31)
+        # When the slower one's switch arrives, then it fails with the verification as the first left it
+        with pytest.raises(ConditionFailed) as caught:
+            store.advance(
+                "v1",
+                switch(channel=2, method=Method.FLASHCALL, sinch_id="sinch-3"),
+                owner_hash=OWNER,
+                now=NOW + 32,
+            )
+        assert caught.value.record == first == store.get("v1")
+
+    @pytest.mark.parametrize(
+        ("stored", "owner", "now"),
+        [
+            ({}, "someone-else", NOW),
+            ({"status": Status.SUCCESSFUL}, OWNER, NOW),
+            ({"status": Status.CANCELLED, "reason": "Cancelled"}, OWNER, NOW),
+            ({"status": Status.FAIL, "reason": "Expired"}, OWNER, NOW),
+            ({"attempts": 3}, OWNER, NOW),
+            ({}, OWNER, NOW + 600),
+        ],
+        ids=["other owner", "verified", "cancelled", "failed", "attempts used up", "expired"],
+    )
+    def test_a_closed_verification_does_not_advance(
+        self, store: Store, stored: dict[str, Any], owner: str, now: int
+    ) -> None:
+        record = created(store, channels=SMS_THEN_CALLOUT, **stored)
+        with pytest.raises(ConditionFailed) as caught:
+            store.advance("v1", switch(), owner_hash=owner, now=now)
+        assert caught.value.record == record
+        assert store.get("v1") == record
+
+    def test_a_missing_verification_fails_with_no_record(self, store: Store) -> None:
+        with pytest.raises(ConditionFailed) as caught:
+            store.advance("gone", switch(), owner_hash=OWNER, now=NOW)
+        assert caught.value.record is None
+        assert store.get("gone") is None
+
+    def test_a_verification_stored_before_channels_is_on_its_first(
+        self, store: Store, request: pytest.FixtureRequest
+    ) -> None:
+        # Given a verification as stored before channels existed: DynamoDB's item has no channel
+        record = created(store)
+        if isinstance(store, VerificationStore):
+            request.getfixturevalue("dynamodb").update_item(
+                TableName=TABLE, Key={"pk": {"S": "verification#v1"}}, UpdateExpression="REMOVE channel"
+            )
+        assert store.get("v1") == record
+        # When a switch comes from a later channel, it fails; from the first, it applies, once
+        with pytest.raises(ConditionFailed):
+            store.advance("v1", switch(previous=1, channel=2), owner_hash=OWNER, now=NOW + 31)
+        advanced = store.advance("v1", switch(), owner_hash=OWNER, now=NOW + 31)
+        with pytest.raises(ConditionFailed) as caught:
+            store.advance("v1", switch(sinch_id="sinch-3"), owner_hash=OWNER, now=NOW + 32)
+        assert (advanced.channel, advanced.method, advanced.retired_hashes) == (1, Method.CALLOUT, (SECRET,))
+        assert caught.value.record == advanced == store.get("v1")
 
 
 class TestTaskTokens:

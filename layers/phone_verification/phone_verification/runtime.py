@@ -58,12 +58,15 @@ def _aws_session() -> Any:
     return botocore.session.get_session()
 
 
-def _aws_client(service: str) -> Any:
+def _aws_client(service: str, *, retries: int = 3, read_timeout: int = 5) -> Any:
     from botocore.config import Config
 
     # Short timeouts and the standard retry mode: DynamoDB and Secrets Manager answer in milliseconds,
-    # and a stuck call must fail well inside API Gateway's 30 s.
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    # and a stuck call must fail well inside API Gateway's 30 s. (botocore's max_attempts counts the
+    # retries, not the first attempt.)
+    config = Config(
+        connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "max_attempts": retries}
+    )
     return _aws_session().create_client(service, config=config)
 
 
@@ -88,7 +91,10 @@ def _events(settings: Settings) -> Events | None:
         return None
     from .events import EventBridgeEvents
 
-    return EventBridgeEvents(settings.event_bus_name, lambda: _aws_client("events"))
+    # An event is at most once and never worth the user's wait: one retry, and a short read timeout.
+    return EventBridgeEvents(
+        settings.event_bus_name, lambda: _aws_client("events", retries=1, read_timeout=2)
+    )
 
 
 def build(settings: Settings | None = None) -> Dependencies:

@@ -26,12 +26,14 @@ class Lifecycle:
         self._context.events.publish(change, record, now=now)
 
     def touched(self, record: VerificationRecord | None, problem: VerificationError | None, now: int) -> None:
-        """The owner touched a verification that ``problem`` says has expired: close it, once."""
+        """The owner touched a verification that ``problem`` says has expired: close it, once. One whose
+        attempts were used up has already ended (told of as "Failed"), though its status stays PENDING."""
         if (
             record is None
             or not isinstance(problem, VerificationExpired)
             or record.status is not Status.PENDING
             or now < record.expires_at
+            or record.attempts >= record.max_attempts
         ):
             return
         try:
