@@ -180,13 +180,7 @@ def start_command(
         raise InvalidRequest("code cannot be chosen for a verification with more than one channel.")
     if code is not None:
         code = codes.chosen_code(code)
-    if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
-        raise InvalidRequest("taskToken must be a Step Functions task token.")
-    key = (
-        direct_text(idempotency_key_value, "idempotencyKey")
-        if direct
-        else idempotency_key(idempotency_key_value)
-    )
+    token, key = _send_keys(task_token, idempotency_key_value, direct=direct)
     return StartCommand(
         phone_number=number,
         method=method,
@@ -196,7 +190,7 @@ def start_command(
         owner=owner,
         rate_key=rate_key,
         idempotency_key=key,
-        task_token=task_token,
+        task_token=token,
         user_rate_key=direct_text(_optional(data, "rateKey"), "rateKey"),
         channels=channels if len(channels) > 1 else (),
     )
@@ -227,6 +221,21 @@ def _channels(value: object) -> tuple[Method, ...]:
     return channels
 
 
+def _send_keys(
+    task_token: object, idempotency_key_value: object, *, direct: bool
+) -> tuple[str | None, str | None]:
+    """What a start and a ``next`` both check: the task token (its shape), and the idempotency key (any text
+    from a direct caller, the header's pattern over HTTP)."""
+    if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
+        raise InvalidRequest("taskToken must be a Step Functions task token.")
+    key = (
+        direct_text(idempotency_key_value, "idempotencyKey")
+        if direct
+        else idempotency_key(idempotency_key_value)
+    )
+    return task_token, key
+
+
 def next_command(
     body: object,
     *,
@@ -240,13 +249,7 @@ def next_command(
     """``next`` from an HTTP body (optional: ``{}`` or none at all) or a direct invocation's event."""
     data = _object(body) if body is not None else {}
     raw_method = _optional(data, "method")
-    if task_token is not None and (not isinstance(task_token, str) or not _TASK_TOKEN.fullmatch(task_token)):
-        raise InvalidRequest("taskToken must be a Step Functions task token.")
-    key = (
-        direct_text(idempotency_key_value, "idempotencyKey")
-        if direct
-        else idempotency_key(idempotency_key_value)
-    )
+    token, key = _send_keys(task_token, idempotency_key_value, direct=direct)
     return NextCommand(
         verification_id=verification_id(verification),
         owner=owner,
@@ -255,7 +258,7 @@ def next_command(
         rate_key=rate_key,
         user_rate_key=direct_text(_optional(data, "rateKey"), "rateKey"),
         idempotency_key=key,
-        task_token=task_token,
+        task_token=token,
     )
 
 
