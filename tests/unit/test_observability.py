@@ -4,6 +4,7 @@ failure-rate alarm read, one document per invocation."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,12 +15,21 @@ from phone_verification import observability, runtime
 from phone_verification.observability import EmfMetrics, MetricOutcomes, record_sinch_call
 from phone_verification.sinch import SinchCall
 from tests.fakes import FakeContext, World, http_event, install, load_handler, make_world
+from tests.unit.test_template import PARAMETERS
 
 start_app = load_handler("start_verification")
 
 
 def emf_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    return [document for line in text.splitlines() if "_aws" in (document := _json_object(line))]
+
+
+def _json_object(line: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(line)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def published(document: dict[str, Any]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -30,8 +40,13 @@ def published(document: dict[str, Any]) -> set[tuple[str, tuple[tuple[str, str],
         for names in directive["Dimensions"]:
             dimensions = tuple((name, document[name]) for name in names)
             for metric in directive["Metrics"]:
-                assert metric["Unit"] == "Count"
-                assert isinstance(document[metric["Name"]], int | float)
+                value = document[metric["Name"]]
+                if metric["Unit"] == "Count":
+                    assert isinstance(value, int)
+                else:
+                    assert metric["Unit"] == "Milliseconds"
+                    assert value
+                    assert all(isinstance(v, float | int) and v >= 0 for v in value)
                 series.add((metric["Name"], dimensions))
     return series
 
@@ -59,14 +74,16 @@ def test_an_outcome_and_the_sinch_counters_share_one_document_with_their_own_dim
         # What the Sinch failure-rate alarm divides: by service only (template.yaml, SinchFailureRateAlarm).
         ("SinchRequests", (service,)),
         ("ProviderFailure", (service,)),
+        ("SinchLatency", (("operation", "start"), service)),
     }
+    assert document["SinchLatency"] == [200.0]
 
 
 def test_a_successful_sinch_call_is_counted_but_not_as_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
     record_sinch_call(SinchCall("report", 200, 0.2))
     observability.metrics.flush()
     [document] = emf_lines(capsys.readouterr().out)
-    assert {name for name, _ in published(document)} == {"SinchRequests"}
+    assert {name for name, _ in published(document)} == {"SinchRequests", "SinchLatency"}
 
 
 def test_outcomes_whose_dimensions_clash_go_to_separate_documents(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,3 +148,56 @@ def test_each_invocation_writes_one_document_and_the_first_counts_the_cold_start
     assert published(documents[1][0]) == {started, by_country}
     cold = [s for s in published(documents[0][0]) if s[0] == "ColdStart"]
     assert cold in ([], [("ColdStart", (("function_name", FakeContext().function_name), service))])
+
+
+# Lambda's log-level filter for JSON application logs, as documented ("Log-level filtering", Lambda
+# developer guide): a line's "level" (TRACE ... FATAL) counts only with a valid RFC 3339 "timestamp";
+# otherwise, and for a line without a valid level, the line is INFO. Lines below the function's
+# ApplicationLogLevel are dropped before they reach CloudWatch Logs, where EMF becomes metrics.
+_LAMBDA_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def kept_by_lambda(line: str, application_log_level: str) -> bool:
+    document = _json_object(line)
+    level = str(document.get("level", "")).upper()
+    if level not in _LAMBDA_LEVELS or not _RFC3339.fullmatch(str(document.get("timestamp", ""))):
+        level = "INFO"
+    return _LAMBDA_LEVELS.index(level) >= _LAMBDA_LEVELS.index(application_log_level)
+
+
+def test_the_filter_model_drops_a_metric_line_without_a_level_at_warn() -> None:
+    # What the functions printed before: an EMF document and nothing else, which Lambda calls INFO.
+    bare = json.dumps({"_aws": {"Timestamp": 0, "CloudWatchMetrics": []}, "VerificationStarted": 1})
+    assert kept_by_lambda(bare, "INFO")
+    assert not kept_by_lambda(bare, "WARN")
+
+
+@pytest.mark.parametrize("log_level", PARAMETERS["LogLevel"]["AllowedValues"])
+def test_every_metric_line_passes_lambdas_log_level_filter_at_each_allowed_log_level(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, log_level: str
+) -> None:
+    # Given a function deployed with LogLevel=<level> (Lambda sets AWS_LAMBDA_LOG_LEVEL from it)
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", log_level)
+    monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "JSON")
+    # When it starts a verification and refuses a report (outcome, Sinch, refusal metrics)
+    event = http_event("POST", "/verifications", "/verifications", body={"phoneNumber": "+46700000009"})
+    assert start_app.lambda_handler(event, FakeContext())["statusCode"] == 201
+    lines = [line for line in capsys.readouterr().out.splitlines() if "_aws" in _json_object(line)]
+    # Then every EMF line it printed reaches CloudWatch Logs, so every metric reaches CloudWatch
+    assert lines
+    assert all(kept_by_lambda(line, log_level) for line in lines), lines
+
+
+def test_refusals_are_counted_by_code_for_http_and_direct_callers(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unknown = "0b0e1f6e-7a7e-4c1e-9a55-000000000000"
+    event = http_event(
+        "GET", "/verifications/{id}", f"/verifications/{unknown}", path_parameters={"id": unknown}
+    )
+    assert load_handler("report_verification").lambda_handler(event, FakeContext())["statusCode"] == 404
+    [document] = emf_lines(capsys.readouterr().out)
+    assert ("RequestRefused", (("code", "not_found"), ("service", observability.SERVICE))) in published(
+        document
+    )

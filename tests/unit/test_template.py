@@ -408,7 +408,10 @@ def test_layer_and_functions_share_runtime_architecture_and_limits() -> None:
     layer = RESOURCES["VerificationLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     # The layer's own Makefile installs for arm64/CPython 3.13 (see layers/phone_verification/Makefile).
-    assert layer["Metadata"] == {"BuildMethod": "makefile"}
+    # BuildArchitecture: what sam build builds the layer for (without it x86_64, with a warning on every
+    # build that the layer's CompatibleArchitectures does not list it).
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == GLOBAL_FUNCTION["Architectures"] == ["arm64"]
     makefile = (ROOT / "layers" / "phone_verification" / "Makefile").read_text()
     assert "--platform manylinux2014_aarch64" in makefile
     assert "--python-version 3.13" in makefile
@@ -607,6 +610,7 @@ def test_outputs() -> None:
         "StartFunctionArn",
         "ReportFunctionArn",
         "LayerArn",
+        "DashboardUrl",
         "ExampleWorkflowArn",
     }
     example = TEMPLATE["Outputs"]["ExampleWorkflowArn"]
@@ -712,6 +716,16 @@ def test_the_definition_starts_waits_retries_and_fails_with_the_reason() -> None
     assert states[task["Next"]]["Type"] == "Succeed"
     assert states["NotVerified"]["Type"] == states["NoCode"]["Type"] == "Fail"
     assert states["NoCode"]["Error"] == "VerificationExpired"
+
+
+def test_an_open_api_must_be_asked_for_twice() -> None:
+    # Given ApiAuth=NONE, When AllowUnauthenticatedApi is not "true", Then CloudFormation refuses the stack.
+    assert PARAMETERS["AllowUnauthenticatedApi"]["Default"] == "false"
+    rule = TEMPLATE["Rules"]["OpenApiMustBeConfirmed"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "NONE"]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "AllowUnauthenticatedApi"}, "true"]}
+    assert "anyone" in assertion["AssertDescription"]
 
 
 def test_parameters_are_grouped_for_the_console() -> None:

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 from .commands import ANONYMOUS
 from .errors import InternalError, InvalidRequest, UnidentifiedCaller, VerificationError, VerificationNotFound
-from .observability import logger, metrics, tracer
+from .observability import logger, metrics, record_refusal, tracer
 from .settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -167,6 +167,7 @@ class Router:
                 raise VerificationNotFound("No such route.")
             response = handler(Request.of(event, context, parameters))
         except VerificationError as error:
+            record_refusal(error.code)
             response = problem(error)
         except Exception as error:
             response = _unexpected(error)
@@ -388,6 +389,7 @@ def _direct(direct: DirectHandler, event: dict[str, Any], context: LambdaContext
         return direct(event, context)
     except VerificationError as error:
         logger.info("request refused", extra={"code": error.code})
+        record_refusal(error.code)
         raise
     except ConfigurationError as error:
         logger.error("the deployment is misconfigured", extra={"problem": str(error)})

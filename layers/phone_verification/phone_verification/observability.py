@@ -51,6 +51,29 @@ _OUTCOME_METRICS = {
 }
 
 Dimensions = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+Value = int | list[float]  # a count, or the values observed (EMF takes up to 100 per metric and document)
+
+# Metrics that are not counts, with their CloudWatch unit.
+_UNITS = {"SinchLatency": "Milliseconds"}
+
+# Lambda's JSON log format filters application logs by their "level" (TRACE ... FATAL) and gives a line
+# without one INFO: at LogLevel WARN or ERROR every EMF line would be dropped, and every metric with it.
+_LAMBDA_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+
+
+def emf_log_level() -> str:
+    """The level an EMF line carries: the function's own log level (``AWS_LAMBDA_LOG_LEVEL``, which
+    Lambda sets from the template's ``ApplicationLogLevel``), the lowest level its filter lets through."""
+    raw = (os.environ.get("AWS_LAMBDA_LOG_LEVEL") or os.environ.get("POWERTOOLS_LOG_LEVEL") or "INFO").upper()
+    level = _LEVEL_ALIASES.get(raw, raw)
+    return level if level in _LAMBDA_LEVELS else "INFO"
+
+
+def _rfc3339(milliseconds: int) -> str:
+    # Lambda honours a line's level only with a valid RFC 3339 "timestamp" beside it.
+    seconds, fraction = divmod(milliseconds, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:03d}Z"
 
 
 def _truthy(value: str | None) -> bool:
@@ -78,8 +101,8 @@ class EmfMetrics:
         self.disabled = metrics_disabled()
         self._pending = threading.local()
 
-    def _counts(self) -> dict[tuple[str, Dimensions], int]:
-        counts: dict[tuple[str, Dimensions], int] | None = getattr(self._pending, "counts", None)
+    def _counts(self) -> dict[tuple[str, Dimensions], Value]:
+        counts: dict[tuple[str, Dimensions], Value] | None = getattr(self._pending, "counts", None)
         if counts is None:
             counts = self._pending.counts = {}
         return counts
@@ -90,7 +113,21 @@ class EmfMetrics:
         pairs = {"service": self.service, **{k: v for k, v in dimensions.items() if v}}
         key = (name, tuple(sorted(pairs.items())))
         counts = self._counts()
-        counts[key] = counts.get(key, 0) + 1
+        count = counts.get(key, 0)
+        counts[key] = (count if isinstance(count, int) else 0) + 1
+
+    def observe(self, name: str, value: float, **dimensions: str | None) -> None:
+        """One more value of ``name`` (a unit from ``_UNITS``): CloudWatch keeps its percentiles."""
+        if self.disabled:
+            return
+        pairs = {"service": self.service, **{k: v for k, v in dimensions.items() if v}}
+        key = (name, tuple(sorted(pairs.items())))
+        counts = self._counts()
+        values = counts.get(key)
+        if isinstance(values, list):
+            values.append(round(value, 3))
+        else:
+            counts[key] = [round(value, 3)]
 
     def flush(self) -> None:
         counts = self._counts()
@@ -99,16 +136,17 @@ class EmfMetrics:
         entries = list(counts.items())
         counts.clear()
         timestamp = int(time.time() * 1000)
+        level = {"level": emf_log_level(), "timestamp": _rfc3339(timestamp)}
         for document in emf_documents(self.namespace, entries, timestamp):
-            print(json.dumps(document, separators=(",", ":")), flush=True)
+            print(json.dumps({**level, **document}, separators=(",", ":")), flush=True)
 
 
 def emf_documents(
-    namespace: str, entries: Iterable[tuple[tuple[str, Dimensions], int]], timestamp: int
+    namespace: str, entries: Iterable[tuple[tuple[str, Dimensions], Value]], timestamp: int
 ) -> list[dict[str, object]]:
     """As few EMF documents as the entries fit in: a document holds each metric name once and one value
     per dimension name, so entries that would clash go to the next one."""
-    documents: list[tuple[dict[str, str], dict[str, int], dict[tuple[str, ...], list[str]]]] = []
+    documents: list[tuple[dict[str, str], dict[str, Value], dict[tuple[str, ...], list[str]]]] = []
     for (name, dimensions), value in entries:
         fits = (
             document
@@ -131,7 +169,9 @@ def emf_documents(
                     {
                         "Namespace": namespace,
                         "Dimensions": [list(names)],
-                        "Metrics": [{"Name": metric, "Unit": "Count"} for metric in names_metrics],
+                        "Metrics": [
+                            {"Name": metric, "Unit": _UNITS.get(metric, "Count")} for metric in names_metrics
+                        ],
                     }
                     for names, names_metrics in directives.items()
                 ],
@@ -176,10 +216,18 @@ class MetricOutcomes:
 
 
 def record_sinch_call(call: SinchCall) -> None:
-    """Service-level counters behind the "Sinch failure rate" alarm."""
+    """Service-level counters behind the "Sinch failure rate" alarm, and the call's latency by operation
+    (start, report, status) for the dashboard."""
     metrics.count("SinchRequests")
+    metrics.observe("SinchLatency", call.seconds * 1000, operation=call.operation)
     if call.http_status is None or call.http_status in (401, 429) or call.http_status >= 500:
         metrics.count("ProviderFailure")
+
+
+def record_refusal(code: str) -> None:
+    """A request answered with a domain error (rate_limited, destination_denied, not_found, ...), by its
+    code: every refusal of every route and caller type, where the outcome metrics count only some."""
+    metrics.count("RequestRefused", code=code)
 
 
 def record_event_put_failed() -> None:
