@@ -18,9 +18,11 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -465,3 +467,42 @@ def recorded_aws_calls() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     finally:
         session.unregister("before-call", record)
         runtime.configure(None)
+
+
+class LogLines(logging.Handler):
+    """Every record the product's loggers handle, as one line each: the message first, then the logger,
+    the level and every attribute of the record (where a leaked value would sit)."""
+
+    def __init__(self, *, emulator: bool) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._emulator = emulator
+        self._lines_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._emulator and record.name.startswith(("moto", "werkzeug")):
+            return
+        attributes = json.dumps(record.__dict__, default=str)
+        line = f"{record.getMessage()} {record.name} {record.levelname} {attributes}"
+        with self._lines_lock:
+            self.lines.append(line)
+
+
+@contextlib.contextmanager
+def captured_logs(*, debug: bool = False, emulator: bool = False) -> Iterator[LogLines]:
+    """The log records of every logger the product writes to (Powertools' logger does not propagate to
+    the root), at the levels the functions run with, or at DEBUG everywhere with ``debug``; the
+    emulator's own records (moto, werkzeug) only with ``emulator``."""
+    capture = LogLines(emulator=emulator)
+    loggers = [logging.getLogger(name) for name in ("", "phone-verification", "phone_verification")]
+    saved = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(capture)
+        if debug:
+            logger.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(capture)
+            logger.setLevel(level)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import random
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -16,7 +15,16 @@ import pytest
 import requests
 
 from phone_verification import runtime
-from tests.integration.conftest import Deployment, Product, fresh_product, launch, problem, recorded_aws_calls
+from tests.integration.conftest import (
+    Deployment,
+    LogLines,
+    Product,
+    captured_logs,
+    fresh_product,
+    launch,
+    problem,
+    recorded_aws_calls,
+)
 
 RANGE = "+4670123"  # one range of 10,000 numbers: +46 70 123 xxxx
 BOT = "arn:aws:iam::000000000000:user/pumping-backend"
@@ -46,24 +54,10 @@ def off(off_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator
     yield from fresh_product(off_deployment, monkeypatch)
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.getMessage()} {json.dumps(record.__dict__, default=str)}")
-
-
 @pytest.fixture
-def logs() -> Iterator[_Lines]:
-    lines = _Lines()
-    loggers = [logging.getLogger(name) for name in ("", "phone-verification", "phone_verification")]
-    for logger in loggers:
-        logger.addHandler(lines)
-    yield lines
-    for logger in loggers:
-        logger.removeHandler(lines)
+def logs() -> Iterator[LogLines]:
+    with captured_logs() as lines:
+        yield lines
 
 
 def pump(product: Product, count: int = 200, prefix: str = RANGE) -> list[requests.Response]:
@@ -111,7 +105,7 @@ def test_a_burst_in_a_new_range_whose_users_verify_is_not_refused(product: Produ
 
 
 def test_monitor_refuses_nothing_and_logs_exactly_what_enforce_refuses(
-    product: Product, monitor: Product, logs: _Lines
+    product: Product, monitor: Product, logs: LogLines
 ) -> None:
     # A range of its own: the product remembers refused ranges for a few seconds, across tests too.
     enforced = [a.status_code for a in pump(product, 60, "+4670321")]
@@ -131,7 +125,7 @@ def test_off_asks_dynamodb_nothing_about_ranges(off: Product) -> None:
     assert not [key for key in keys if "guard#" in key]
 
 
-def test_no_number_range_or_rate_key_in_logs_metrics_or_items(product: Product, logs: _Lines) -> None:
+def test_no_number_range_or_rate_key_in_logs_metrics_or_items(product: Product, logs: LogLines) -> None:
     stdout = io.StringIO()
     numbers = pumped(25, "+4670789")
     rate_keys = [f"end-user-203.0.113.{n}" for n in range(25)]

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import logging
 import re
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,7 +19,7 @@ import requests
 
 from local_stack import LocalStack
 from phone_verification import runtime
-from tests.integration.conftest import reset_stack
+from tests.integration.conftest import captured_logs, reset_stack
 
 TIMEOUT = 30
 REPORT_PATH = "/verification/v1/verifications"
@@ -163,38 +161,16 @@ class TestSecretRotation:
         assert retry.status_code == 500  # the failed start did not use the number's 30-second slot
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-        self._lock2 = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = f"{record.name} {record.levelname} {record.getMessage()} {record.__dict__!r}"
-        with self._lock2:
-            self.lines.append(text)
-
-
 def test_no_code_cli_secret_or_number_in_any_log_line_or_table_item(fresh: LocalStack) -> None:
     """Given DEBUG logging on every logger, when the whole flow runs (SMS wrong + right code, a caller's
     own code, flashcall, callout, report by number, a Sinch outage, bad input), then neither the log
     lines nor the table items contain any number, code, CLI or secret that was used."""
     assert fresh.sandbox is not None
-    capture = _Capture()
-    loggers = [
-        logging.getLogger(),
-        logging.getLogger("phone-verification"),
-        logging.getLogger("phone_verification"),
-    ]
-    saved = [(lg, lg.level) for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(capture)
-        lg.setLevel(logging.DEBUG)
     secret = json.loads(fresh.secretsmanager().get_secret_value(SecretId=fresh.secret_id)["SecretString"])
     numbers = [f"+4670000031{n}" for n in range(6)]
     used: set[str] = set(numbers) | {n.lstrip("+") for n in numbers}
     used |= {secret["applicationSecret"], secret["hashKey"]}
-    try:
+    with captured_logs(debug=True, emulator=True) as capture:
         sms = start(fresh, numbers[0]).json()["id"]
         code = code_of(fresh, numbers[0])
         used.add(code)
@@ -217,10 +193,6 @@ def test_no_code_cli_secret_or_number_in_any_log_line_or_table_item(fresh: Local
         start(fresh, numbers[4])
         start(fresh, numbers[5], locale="!!")
         requests.get(f"{fresh.api_url}/verifications/{own}", timeout=TIMEOUT)
-    finally:
-        for lg, level in saved:
-            lg.removeHandler(capture)
-            lg.setLevel(level)
     items = fresh.dynamodb().scan(TableName=fresh.table_name)["Items"]
     dump = json.dumps(items)
     # A value counts as leaked where it stands as its own token: a short code may occur by chance inside

@@ -11,7 +11,6 @@ over HTTP to the same emulator. Executions are always named; every wait is bound
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
@@ -24,7 +23,7 @@ import requests
 
 from local_stack import LOCAL_DEVELOPER_ARN, LocalStack, TemplateError
 from phone_verification import runtime
-from tests.integration.conftest import reset_stack, verification_of
+from tests.integration.conftest import captured_logs, reset_stack, verification_of
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
@@ -49,19 +48,24 @@ class _Quiet:
         pass
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def workflow_stack(name: str, **overrides: str) -> Iterator[LocalStack]:
+    """A stack of its own with the example workflow deployed and executed (module fixtures)."""
     runtime.configure(None)
     with LocalStack(
-        stack_name="pv-workflow",
-        secret_name="pv-workflow/sinch",
-        parameter_overrides={"DeployExampleWorkflow": "true"},
+        stack_name=name,
+        secret_name=f"{name}/sinch",
+        parameter_overrides={"DeployExampleWorkflow": "true", **overrides},
         step_functions=True,
         log=_Quiet(),  # type: ignore[arg-type]
     ) as running:
         runtime.configure(None)
         yield running
     runtime.configure(None)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    yield from workflow_stack("pv-workflow")
 
 
 @pytest.fixture
@@ -147,16 +151,6 @@ def move_product_clock(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, secon
     monkeypatch.setattr(context, "clock", lambda: time.time() + seconds)
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith(("moto", "werkzeug")):  # the emulator's own logs are not ours
-            self.lines.append(f"{record.getMessage()} {record.__dict__}")
-
-
 # ------------------------------------------------------------------------------------------------ proofs
 
 
@@ -181,13 +175,8 @@ def test_the_right_code_over_http_resumes_the_workflow_with_the_verification(fre
     """start -> wait for the code -> succeed: the output is the verification; the task token was kept
     with the verification only while the workflow waited, and no log line ever held it."""
     number = "+46700000501"
-    capture = _Capture()
-    # Every logger the product writes to (Powertools' does not propagate to the root), at the levels the
-    # functions run with (test_security proves DEBUG; changing levels here would outlast the test).
-    loggers = [logging.getLogger(name) for name in ("", "phone-verification", "phone_verification")]
-    for logger in loggers:
-        logger.addHandler(capture)
-    try:
+    # At the levels the functions run with (test_security proves DEBUG).
+    with captured_logs() as capture:
         execution = execute(fresh, number)
         code = sms_code(fresh, number)
         (waiting,) = verification_items(fresh)
@@ -197,9 +186,6 @@ def test_the_right_code_over_http_resumes_the_workflow_with_the_verification(fre
 
         answer = report(fresh, number, code)
         outcome = ended(fresh, execution)
-    finally:
-        for logger in loggers:
-            logger.removeHandler(capture)
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "SUCCESSFUL"

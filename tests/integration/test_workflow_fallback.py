@@ -31,32 +31,15 @@ from tests.integration.test_workflow import (
     events,
     execute,
     verification_items,
+    workflow_stack,
 )
 
 SMS_THEN_CALLOUT = ["sms", "callout"]
 
 
-class _Quiet:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    runtime.configure(None)
-    with LocalStack(
-        stack_name="pv-workflow-fallback",
-        secret_name="pv-workflow-fallback/sinch",
-        parameter_overrides={"DeployExampleWorkflow": "true", "MinSecondsBetweenStarts": "0"},
-        step_functions=True,
-        log=_Quiet(),  # type: ignore[arg-type]
-    ) as running:
-        runtime.configure(None)
-        yield running
-    runtime.configure(None)
+    yield from workflow_stack("pv-workflow-fallback", MinSecondsBetweenStarts="0")
 
 
 @pytest.fixture
