@@ -7,13 +7,13 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/layers/phone_verification:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run events demo sandbox guard sinch-check fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
+.PHONY: help venv run events invoke demo sandbox guard sinch-check fraud-sim test test-docker test-e2e check lint typecheck unit integration validate build \
 	sam-venv clean bench
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
 
-$(BIN)/.installed: requirements-dev.txt layers/phone_verification/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/phone_verification/requirements.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -31,6 +31,14 @@ run: venv
 ##                e.g. EVENTS_ARGS="--stop-after 60"
 events: venv
 	$(BIN)/python -m local_stack.events $(EVENTS_ARGS)
+
+## make invoke    a function's real handler with an event file, as `sam local invoke` runs it but without
+##                Docker: make invoke FUNCTION=StartVerificationFunction EVENT=events/start-sms.json (the
+##                result on stdout, logs on stderr); against make run's stack when it runs, else a stack of
+##                its own. No EVENT (or EVENT=all): every file in events/ through its function, each result
+##                checked. INVOKE_ARGS: options, e.g. INVOKE_ARGS="--id <verification id> --set code=<code>"
+invoke: venv
+	$(BIN)/python -m local_stack.invoke $(FUNCTION) $(or $(EVENT),all) $(INVOKE_ARGS)
 
 ## make demo      the README walkthrough against a fresh local stack; exits non-zero if a step fails
 demo: venv
