@@ -6,6 +6,11 @@ SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET send the functions to that Si
 sandbox. A variable named in the template's function environment (VERIFICATION_TTL_SECONDS, ...) takes
 its value from this shell when set here; EVENT_BUS_NAME (e.g. ``default``) turns lifecycle events on, creates
 that bus on the emulator unless it is ``default``, and ``python -m local_stack.events`` prints them.
+
+Exit status: 0 after a stop (Ctrl-C, SIGTERM, ``--stop-after``; a signal during start-up too), 1 when a
+server cannot listen (a port in use: every port is tried before anything slow starts), 2 for a
+configuration error. Stopping waits a few seconds at most for requests still running; a second Ctrl-C or
+SIGTERM while it stops ends the process at once (status 128 + the signal's number, as a shell reports it).
 """
 
 from __future__ import annotations
@@ -17,15 +22,78 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from local_stack.auth import LOCAL_DEVELOPER_ARN, PRINCIPAL_HEADER
-from local_stack.stack import DEFAULT_REGION, DEFAULT_TEMPLATE, LocalStack, LocalStackError
+from local_stack.stack import (
+    DEFAULT_REGION,
+    DEFAULT_TEMPLATE,
+    ListenError,
+    LocalStack,
+    LocalStackError,
+)
 from local_stack.template import TemplateError
 
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 3001, "AWS_EMULATOR_PORT": 3002}
+PORT_VARIABLES = {"api": "API_PORT", "sandbox": "SANDBOX_PORT", "aws": "AWS_EMULATOR_PORT"}
 EXAMPLE_NUMBER = "+46700000001"
+# What requests still running get when the stack stops (their clients are disconnected at once).
+STOP_TIMEOUT = 2.0
+# A stop taking longer than this (a handler stuck, a thread that will not end) ends the process anyway.
+STOP_GRACE = 15.0
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: raised in the main thread wherever it is, as KeyboardInterrupt would be."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM while starting or serving raise ``_Interrupted`` in the main thread (it may be
+    importing moto, waiting on the emulator, sleeping): start-up is abandoned, serving ends. One arriving
+    while the stack stops ends the process at once.
+
+    The handler only sets plain attributes and raises: it takes no lock (the main thread may hold the one
+    it would need) and writes with os.write (print could re-enter a buffered write it interrupted)."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        self.stopping = False
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:
+            self.force_exit("a second signal: stopped without finishing the stop", 128 + signum)
+        self.stopping = True
+        self.signum = signum
+        raise _Interrupted
+
+    def force_exit(self, reason: str, status: int) -> NoReturn:
+        os.write(2, f"{self.prog}: {reason}\n".encode())
+        os._exit(status)
+
+    def begin_stop(self, grace: float) -> threading.Timer:
+        """From here a signal ends the process at once, as does a stop taking longer than ``grace``."""
+        self.stopping = True
+        status = 128 + self.signum if self.signum is not None else 1
+        reason = f"the stop took over {grace:.0f} s: stopped without finishing it"
+        watchdog = threading.Timer(grace, self.force_exit, args=(reason, status))
+        watchdog.daemon = True
+        watchdog.start()
+        return watchdog
+
+
+def _serve_until(stop_after: float | None) -> None:
+    # time.sleep, not Event.wait: the signal handler raises out of a sleep without leaving a lock held.
+    deadline = None if stop_after is None else time.monotonic() + stop_after
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(3600 if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -145,7 +213,7 @@ def _banner(stack: LocalStack, template: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (template.yaml)"
@@ -163,55 +231,81 @@ def main(argv: list[str] | None = None) -> int:
         help="execute state machines (the template's, e.g. with --parameter DeployExampleWorkflow=true) "
         "with their Lambda tasks running the handlers",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _stack(args: argparse.Namespace) -> LocalStack:
     sinch_url = os.environ.get("SINCH_BASE_URL", "").strip() or None
-    try:
-        sandbox_config = None
-        if sinch_url is None:
-            from sinch_sandbox import SandboxConfig  # only when the sandbox runs
+    sandbox_config = None
+    if sinch_url is None:
+        from sinch_sandbox import SandboxConfig  # only when the sandbox runs
 
-            sandbox_config = SandboxConfig.from_env()
-        stack = LocalStack(
-            args.template,
-            api_port=_port("API_PORT"),
-            sandbox_port=_port("SANDBOX_PORT"),
-            aws_port=_port("AWS_EMULATOR_PORT"),
-            api_auth=os.environ.get("API_AUTH") or None,
-            parameter_overrides=_pairs(args.parameter, "--parameter"),
-            env=_pairs(args.env, "--env"),
-            inherit_environment=True,
-            region=os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            sandbox_config=sandbox_config,
-            sinch_base_url=sinch_url,
-            sinch_application_key=os.environ.get("SINCH_APPLICATION_KEY") or None,
-            sinch_application_secret=os.environ.get("SINCH_APPLICATION_SECRET") or None,
-            step_functions=args.step_functions,
-        )
-    except (ValueError, TemplateError, LocalStackError) as error:
-        print(f"local-stack: {error}", file=sys.stderr)
-        return 2
+        sandbox_config = SandboxConfig.from_env()
+    return LocalStack(
+        args.template,
+        api_port=_port("API_PORT"),
+        sandbox_port=_port("SANDBOX_PORT"),
+        aws_port=_port("AWS_EMULATOR_PORT"),
+        api_auth=os.environ.get("API_AUTH") or None,
+        parameter_overrides=_pairs(args.parameter, "--parameter"),
+        env=_pairs(args.env, "--env"),
+        inherit_environment=True,
+        region=os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        sandbox_config=sandbox_config,
+        sinch_base_url=sinch_url,
+        sinch_application_key=os.environ.get("SINCH_APPLICATION_KEY") or None,
+        sinch_application_secret=os.environ.get("SINCH_APPLICATION_SECRET") or None,
+        step_functions=args.step_functions,
+    )
 
-    stop = threading.Event()
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+def _start(stack: LocalStack) -> int:
+    """0 once the stack serves, else the exit status, its reason printed."""
     try:
         stack.start()
+    except ListenError as error:
+        variable = PORT_VARIABLES.get(error.server, "its port variable")
+        print(
+            f"local-stack: {error} (another local stack? stop it, or set {variable} to a free port)",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as error:
-        print(f"local-stack: cannot listen: {error} (is another local stack running?)", file=sys.stderr)
+        print(f"local-stack: cannot listen: {error}", file=sys.stderr)
         return 1
     except (TemplateError, LocalStackError) as error:
         print(f"local-stack: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    signals = _Signals("local-stack")
+    if threading.current_thread() is threading.main_thread():
+        # First: start-up is the slow part (moto's import, the tables), and Ctrl-C must end it too.
+        signals.install()
+    stack: LocalStack | None = None
     try:
+        args = _arguments(argv)
+        try:
+            stack = _stack(args)
+        except (ValueError, TemplateError, LocalStackError) as error:
+            print(f"local-stack: {error}", file=sys.stderr)
+            return 2
+        status = _start(stack)
+        if status:
+            return status
         print(_banner(stack, args.template), flush=True)
-        stop.wait(args.stop_after)
+        _serve_until(args.stop_after)
+    except _Interrupted:
+        pass  # a signal: stop whatever has started
+    watchdog = signals.begin_stop(STOP_GRACE)
+    try:
+        if stack is not None:
+            stack.stop(STOP_TIMEOUT)
     finally:
-        stack.stop()
-        print("local-stack: stopped", flush=True)
+        watchdog.cancel()
+    print("local-stack: stopped", flush=True)
     return 0
 
 

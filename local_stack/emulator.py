@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import secrets
+import socket
 import string
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ DUMMY_CREDENTIALS = {
 }
 _GSI_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput", "OnDemandThroughput")
 _LSI_KEYS = ("IndexName", "KeySchema", "Projection")
+# The listen backlog (werkzeug's is 128): the handlers of a burst of API calls connect at once, and a full
+# queue drops their SYNs (a 1 s retransmit each). The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 @dataclass
@@ -92,7 +96,8 @@ class _OneRequestAtATime:
 
 
 class AwsEmulator:
-    """moto's ThreadedMotoServer bound to loopback, plus typed clients pointed at it."""
+    """moto's server (its WSGI app in werkzeug's threaded server) bound to loopback, plus typed clients
+    pointed at it."""
 
     def __init__(
         self,
@@ -108,54 +113,66 @@ class AwsEmulator:
         self._port = port
         self.region = region
         self._server: Any = None
+        self._thread: threading.Thread | None = None
         # An emulator someone else runs (LocalStack in Docker): used as it is, never started or stopped.
         self._external_url = external_url.rstrip("/") if external_url else None
 
     def start(self) -> AwsEmulator:
+        """Listen (OSError, in the caller's thread, if the port is taken) and serve from a daemon thread.
+
+        Not moto's ThreadedMotoServer: it binds inside its own thread, where a port in use ends that
+        thread (werkzeug calls sys.exit) while start() waits forever for a server that never comes.
+        """
         if self._external_url is not None:
             return self
         if self._server is not None:
             raise RuntimeError("the AWS emulator is already running")
-        # Imported here: moto is large, and only a running emulator needs it.
-        from moto.server import ThreadedMotoServer
-
-        werkzeug_log = logging.getLogger("werkzeug")
-        if werkzeug_log.level == logging.NOTSET:
-            # Werkzeug otherwise logs every DynamoDB call to stderr, drowning the handlers' own logs.
-            werkzeug_log.setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
-        server.start()
-        inner = server._server  # moto offers no hook for wrapping its WSGI app
-        assert inner is not None  # start() returns once the server exists
-        inner.app = _OneRequestAtATime(inner.app)
-        self._server = server
+        listener = _listen(self._host, self._port)  # before the slow import: a busy port fails at once
+        try:
+            server = _moto_server(self._host, listener)
+        finally:
+            listener.close()  # the server serves a duplicate of it
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="aws-emulator", daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            server.server_close()
+            raise
+        self._server, self._thread = server, thread
         return self
 
     def fault(self, operation: str, code: str, *, count: int = 1, body_contains: str = "") -> None:
         """Fail the next ``count`` matching requests with AWS error ``code`` (see ``AwsFault``)."""
         if self._server is None:
             raise RuntimeError("faults need the emulator this process runs")
-        self._server._server.app.faults.append(AwsFault(operation, code, count, body_contains))
+        self._server.app.faults.append(AwsFault(operation, code, count, body_contains))
 
     def clear_faults(self) -> None:
         if self._server is not None:
-            self._server._server.app.faults.clear()
+            self._server.app.faults.clear()
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and serving; returns within about ``timeout`` seconds. Requests still running
+        finish on their (daemon) threads; their connections are not waited for."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
         if server is None:
             return
-        server.stop()
-        # ThreadedMotoServer.stop() shuts the loop down but leaves the listening socket open.
-        inner = getattr(server, "_server", None)
-        if inner is not None:
-            inner.server_close()
+        if thread is not None and thread.is_alive():
+            # shutdown() waits for serve_forever's loop without a timeout; the loop polls every 0.1 s.
+            stopper = threading.Thread(target=server.shutdown, name="aws-emulator-stop", daemon=True)
+            stopper.start()
+            stopper.join(timeout)
+            thread.join(timeout)
+        server.server_close()
 
     @property
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the AWS emulator is not running")
-        return int(self._server.get_host_and_port()[1])
+        return int(self._server.server_address[1])
 
     @property
     def endpoint_url(self) -> str:
@@ -267,6 +284,42 @@ class AwsEmulator:
     def delete_event_bus(self, name: str) -> None:
         with contextlib.suppress(ClientError):  # already gone, as for tables
             self.client("events").delete_event_bus(Name=name)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: any free port), as werkzeug would bind it (address
+    reuse: a previous run's connections in TIME_WAIT do not block the port) but with a deep backlog."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(LISTEN_BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _moto_server(host: str, listener: socket.socket) -> Any:
+    """moto's app (requests serialised, faults injectable) in werkzeug's threaded server on ``listener``."""
+    # Imported here: moto is large, and only a running emulator needs it.
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    werkzeug_log = logging.getLogger("werkzeug")
+    if werkzeug_log.level == logging.NOTSET:
+        # Werkzeug otherwise logs every DynamoDB call to stderr, drowning the handlers' own logs.
+        werkzeug_log.setLevel(logging.WARNING)
+    app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    # With fd, werkzeug neither binds nor listens: it serves a duplicate of the listener as it is.
+    port = listener.getsockname()[1]
+    return make_server(
+        host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+    )
 
 
 def _index(index: dict[str, Any], keys: tuple[str, ...], *, drop_throughput: bool) -> dict[str, Any]:

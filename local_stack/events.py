@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,6 +33,8 @@ SOURCE = "phone-verification"
 DEFAULT_PORT = 3002
 DEFAULT_REGION = "eu-west-1"
 _POLL_SECONDS = 0.1
+# Removing the rule and queue when it stops takes milliseconds; an emulator that hangs gets this long.
+CLOSE_GRACE = 10.0
 
 
 class EventTail:
@@ -154,34 +156,77 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _watch(tail: EventTail, stop: threading.Event, deadline: float | None) -> None:
-    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+def _watch(tail: EventTail, deadline: float | None) -> None:
+    while deadline is None or time.monotonic() < deadline:
         for event in tail.receive(wait_seconds=1):
             print(line(event), flush=True)
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C or SIGTERM, raised in the main thread wherever it is (as KeyboardInterrupt would be)."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM raise ``_Interrupted`` in the main thread, which may be waiting on the emulator
+    (a connect timeout while opening the tail, a receive): the tail is closed, and the command ends. One
+    arriving while it closes ends the process at once, as does a close taking over ``CLOSE_GRACE``
+    seconds. The handler takes no lock and does not print (the main thread may be in the middle of both).
+    """
+
+    def __init__(self) -> None:
+        self.closing = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.closing:
+            self.force_exit("a second signal: stopped without removing the rule and queue", 128 + signum)
+        self.closing = True
+        raise _Interrupted
+
+    def force_exit(self, reason: str, status: int) -> NoReturn:
+        os.write(2, f"local-stack events: {reason}\n".encode())
+        os._exit(status)
+
+    def begin_close(self) -> threading.Timer:
+        self.closing = True
+        reason = f"closing took over {CLOSE_GRACE:.0f} s: stopped without removing the rule and queue"
+        watchdog = threading.Timer(CLOSE_GRACE, self.force_exit, args=(reason, 1))
+        watchdog.daemon = True
+        watchdog.start()
+        return watchdog
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    emulator = AwsEmulator(external_url=args.endpoint_url, region=args.region)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
+    signals = _Signals()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-    deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
-    tail = EventTail(emulator.client("events"), emulator.client("sqs"), args.bus)
+        signals.install()
     try:
-        with tail:
+        args = _arguments(argv)
+        emulator = AwsEmulator(external_url=args.endpoint_url, region=args.region)
+        deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
+        tail = EventTail(emulator.client("events"), emulator.client("sqs"), args.bus)
+        try:
+            tail.open()  # closed again if it fails, or a signal interrupts it
             print(
                 f"watching event bus {args.bus!r} on {args.endpoint_url} (rule and queue {tail.name}); "
                 "Ctrl-C stops",
                 file=sys.stderr,
                 flush=True,
             )
-            _watch(tail, stop, deadline)
+            _watch(tail, deadline)
+        except _Interrupted:
+            pass
+        finally:
+            watchdog = signals.begin_close()  # from here a signal, or a hanging close, ends the process
+            try:
+                tail.close()
+            finally:
+                watchdog.cancel()
+    except _Interrupted:
+        pass  # before the tail existed
     except BotoCoreError as error:
         print(
             f"local-stack events: no AWS emulator at {args.endpoint_url} ({error}); is make run running?",

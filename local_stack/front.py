@@ -38,6 +38,8 @@ from local_stack.template import Route
 
 # API Gateway's payload limit for both HTTP and REST APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Listen backlog of the API (see _Server).
+LISTEN_BACKLOG = 1024
 _PACKAGE = Path(__file__).resolve().parent
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -533,8 +535,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     # socketserver's default listen backlog is 5: a burst of parallel callers (a client's thread pool,
-    # the concurrency tests) would see connections reset before API Gateway would have throttled them.
-    request_queue_size = 128
+    # the concurrency tests) would see connections dropped before API Gateway would have throttled them.
+    # The kernel caps it at net.core.somaxconn (4096 on current kernels, 128 before Linux 5.4).
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], gateway: Gateway, log: TextIO | None) -> None:
         self.gateway = gateway
@@ -542,6 +545,7 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._request_threads: list[threading.Thread] = []
+        self.closing = False
         super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -562,11 +566,18 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
+        self.closing = True
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):  # the client may have closed it already
                 connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A request still running when stop() cut its connection cannot answer; that is no error.
+        if self.closing and isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def join_requests(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -673,31 +684,55 @@ class Front:
         self._log = log
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def start(self) -> Front:
+        """Listen (OSError here, in the caller's thread, if the port is taken) and serve from a thread."""
         if self._server is not None:
             raise RuntimeError("the local API is already running")
         server = _Server(self._address, self._gateway, self._log)
         self._gateway.fallback_host = f"{self._address[0]}:{server.server_address[1]}"
-        self._server = server
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="local-api", daemon=True
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            server.server_close()
+            raise
+        self._server, self._thread = server, thread
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """``close`` then ``join``: within about ``timeout`` seconds whatever the requests do."""
+        self.close()
+        self.join(timeout)
+
+    def close(self) -> None:
+        """Stop accepting, and end the connections (keep-alive ones and those of running requests)."""
+        server, thread = self._server, self._thread
+        if server is None or self._closed:
+            return
+        self._closed = True
+        if thread is not None and thread.is_alive():
+            server.shutdown()  # returns within the loop's poll interval (0.1 s)
+        server.close_connections()
+        server.server_close()
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait up to ``timeout`` seconds for the requests still running (their handlers), then forget
+        the server; a request still running after that finishes on its daemon thread."""
         server, thread = self._server, self._thread
         if server is None:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        server.join_requests(timeout=5)
+        self.close()
+        deadline = time.monotonic() + timeout
+        server.join_requests(timeout=timeout)
         if thread is not None:
-            thread.join(timeout=5)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._server = None
         self._thread = None
+        self._closed = False
 
     @property
     def port(self) -> int:

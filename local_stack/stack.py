@@ -8,12 +8,15 @@ local_stack`` runs it on the well-known ports.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
+import socket
 import string
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -42,6 +45,8 @@ DEFAULT_REGION = "eu-west-1"
 # moto keeps state machines in its default account; the role a local state machine names is not used.
 STATE_MACHINE_ROLE = "arn:aws:iam::123456789012:role/local-stack-state-machine"
 API_AUTH_PARAMETER = "ApiAuth"
+# How long stop() waits for requests still running (each server's wait; clients are disconnected at once).
+STOP_TIMEOUT = 5.0
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _instance_counter = iter(range(1, sys.maxsize))
 _instance_lock = threading.Lock()
@@ -49,6 +54,47 @@ _instance_lock = threading.Lock()
 
 class LocalStackError(Exception):
     """The local stack cannot start as configured."""
+
+
+# The servers a stack listens with, as start() names them in a ListenError.
+SERVER_NAMES = {"api": "API", "sandbox": "Sinch sandbox", "aws": "AWS emulator"}
+
+
+class ListenError(OSError):
+    """A server of the stack cannot listen on its port: ``server`` is a key of SERVER_NAMES."""
+
+    def __init__(self, server: str, host: str, port: int, cause: OSError) -> None:
+        name = SERVER_NAMES.get(server, server)
+        if cause.errno == errno.EADDRINUSE:
+            message = f"port {port} ({name}) is already in use"
+        else:
+            message = f"cannot listen on {host}:{port} ({name}): {cause.strerror or cause}"
+        super().__init__(cause.errno, message)
+        self.server = server
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+@contextlib.contextmanager
+def _listening(server: str, host: str, port: int) -> Iterator[None]:
+    """An OSError of a server's start (its bind or listen) as a ListenError naming it and its port."""
+    try:
+        yield
+    except ListenError:
+        raise
+    except OSError as error:
+        raise ListenError(server, host, port, error) from error
+
+
+def _probe(server: str, host: str, port: int) -> None:
+    """ListenError now if ``port`` is taken, bound as the servers bind (address reuse, so a previous
+    run's connections in TIME_WAIT do not count). The servers bind again later: this only makes a busy
+    port fail before anything slow (moto's import, the tables) has started."""
+    with _listening(server, host, port), socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 class LocalStack:
@@ -186,6 +232,8 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
+        """Start the emulator, the sandbox and the API. ListenError (an OSError naming the server and
+        its port) if one cannot listen; every port is tried before anything slow starts."""
         if self._emulator is not None:
             raise RuntimeError("the local stack is already running")
         try:
@@ -195,7 +243,19 @@ class LocalStack:
             raise
         return self
 
+    def _listeners(self) -> dict[str, int]:
+        # The servers this stack starts, with the ports asked for (0: any free port).
+        wanted = {"api": self._ports["api"]}
+        if self._sinch_url is None:
+            wanted["sandbox"] = self._ports["sandbox"]
+        if self._external_aws is None:
+            wanted["aws"] = self._ports["aws"]
+        return wanted
+
     def _start(self) -> None:
+        for server, port in self._listeners().items():
+            if port:
+                _probe(server, self.host, port)
         base = self.template.resolver(
             parameter_overrides=self._parameter_overrides,
             region=self.region,
@@ -205,14 +265,16 @@ class LocalStack:
                 "AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable", "AWS::SecretsManager::Secret"
             ),
         )
-        self._emulator = AwsEmulator(
-            host=self.host, port=self._ports["aws"], region=self.region, external_url=self._external_aws
-        ).start()
+        with _listening("aws", self.host, self._ports["aws"]):
+            self._emulator = AwsEmulator(
+                host=self.host, port=self._ports["aws"], region=self.region, external_url=self._external_aws
+            ).start()
         if self._sinch_url is None:
             from sinch_sandbox import SandboxConfig, SandboxServer  # the sandbox only when it runs
 
             config = self._sandbox_config or SandboxConfig()
-            self._sandbox = SandboxServer(config, host=self.host, port=self._ports["sandbox"]).start()
+            with _listening("sandbox", self.host, self._ports["sandbox"]):
+                self._sandbox = SandboxServer(config, host=self.host, port=self._ports["sandbox"]).start()
             self._sinch_credentials = (config.application_key, config.application_secret)
 
         self._table_specs = self.template.tables(base)
@@ -235,23 +297,32 @@ class LocalStack:
             log=self._log,
             base_path=self._base_path,
         )
-        self._front = Front(gateway, host=self.host, port=self._ports["api"], log=self._log).start()
+        with _listening("api", self.host, self._ports["api"]):
+            self._front = Front(gateway, host=self.host, port=self._ports["api"], log=self._log).start()
 
-    def stop(self) -> None:
-        """Stop the API, the sandbox and the emulator; put os.environ back as it was."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the API, the sandbox and the emulator; put os.environ back as it was.
+
+        Bounded: requests still running get ``timeout`` seconds (their clients are disconnected at
+        once), then finish on their own daemon threads.
+        """
         step_functions, self._step_functions = self._step_functions, None
         if step_functions is not None:
             step_functions.stop()  # first: running executions would still invoke the handlers
         self._state_machines = {}
         front, self._front = self._front, None
         if front is not None:
-            front.stop()
+            front.close()  # no new requests; the clients of running ones are disconnected
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            # Before waiting for the API's requests: one waiting on the sandbox (a delay fault) now
+            # fails at once, as a Sinch that hung up would make it.
+            sandbox.stop(timeout)
+        if front is not None:
+            front.join(timeout)
         for runtime in self._runtimes.values():
             runtime.unload()
         self._runtimes = {}
-        sandbox, self._sandbox = self._sandbox, None
-        if sandbox is not None:
-            sandbox.stop()
         emulator, self._emulator = self._emulator, None
         if emulator is not None:
             # Other stacks in this process share moto's memory: leave no table or secret behind.
@@ -262,7 +333,7 @@ class LocalStack:
             for bus, created in self._event_buses.items():
                 if created:
                     emulator.delete_event_bus(bus)
-            emulator.stop()
+            emulator.stop(timeout)
         self._tables = {}
         self._secrets = {}
         self._event_buses = {}

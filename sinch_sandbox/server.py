@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import http
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -38,6 +39,8 @@ MALFORMED_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstre
 IDLE_CONNECTION_TIMEOUT = 60
 # After refusing a body unread, how long and how much to drain before closing (see _lingering_close).
 LINGER_SECONDS = 2.0
+# Listen backlog (see _HTTPServer).
+LISTEN_BACKLOG = 1024
 LINGER_MAX_BYTES = 16 * 1024 * 1024
 _MAX_REQUEST_LINE = 65536
 
@@ -48,8 +51,10 @@ class _BodyError(Exception):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    # The default backlog of 5 drops SYNs under a burst of parallel clients, costing them a 1 s retransmit.
-    request_queue_size = 128
+    # The default backlog of 5 drops SYNs under a burst of parallel clients, costing them a 1 s retransmit;
+    # 128 still does for 200 clients arriving while the accept loop is busy. The kernel caps it at
+    # net.core.somaxconn (4096 on current Linux, 128 before 5.4).
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self, address: tuple[str, int], state: SandboxState, on_request: RequestListener | None
@@ -60,6 +65,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.on_request = on_request
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.closing = False
         super().__init__(address, _Handler)
 
     @property
@@ -77,8 +83,15 @@ class _HTTPServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A request still running (a delay fault) when stop() cut its connection cannot answer.
+        if self.closing and isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         # Keep-alive clients would otherwise hold handler threads (and sockets) open after stop().
+        self.closing = True
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
@@ -337,27 +350,34 @@ class SandboxServer:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> SandboxServer:
+        """Listen (OSError here, in the caller's thread, if the port is taken) and serve from a thread."""
         if self._httpd is not None:
             raise RuntimeError("the sandbox is already running")
         httpd = _HTTPServer(self._address, self._state, self._on_request)
-        self._httpd = httpd
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sinch-sandbox", daemon=True
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            httpd.server_close()
+            raise
+        self._httpd, self._thread = httpd, thread
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and end every connection, within about ``timeout`` seconds; a request still
+        running (a delay fault) finishes on its daemon thread, its client already disconnected."""
         httpd, thread = self._httpd, self._thread
+        self._httpd, self._thread = None, None
         if httpd is None:
             return
-        httpd.shutdown()
+        if thread is not None and thread.is_alive():
+            httpd.shutdown()  # returns within the loop's poll interval (0.1 s)
         httpd.close_connections()
         httpd.server_close()
         if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
+            thread.join(timeout)
 
     def __enter__(self) -> SandboxServer:
         return self.start()
