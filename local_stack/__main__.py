@@ -25,17 +25,16 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from local_stack.auth import LOCAL_DEVELOPER_ARN, PRINCIPAL_HEADER
-from local_stack.stack import (
-    DEFAULT_REGION,
-    DEFAULT_TEMPLATE,
-    ListenError,
-    LocalStack,
-    LocalStackError,
-)
 from local_stack.template import TemplateError
+
+if TYPE_CHECKING:
+    from local_stack.stack import LocalStack
+
+# local_stack.stack (the AWS SDK, moto) is imported once the signal handlers are in: a Ctrl-C during the
+# second it takes to import stops the start-up like any other.
 
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 3001, "AWS_EMULATOR_PORT": 3002}
 PORT_VARIABLES = {"api": "API_PORT", "sandbox": "SANDBOX_PORT", "aws": "AWS_EMULATOR_PORT"}
@@ -214,6 +213,8 @@ def _banner(stack: LocalStack, template: Path) -> str:
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    from local_stack.stack import DEFAULT_TEMPLATE
+
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (template.yaml)"
@@ -235,6 +236,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _stack(args: argparse.Namespace) -> LocalStack:
+    from local_stack.stack import DEFAULT_REGION, LocalStack
+
     sinch_url = os.environ.get("SINCH_BASE_URL", "").strip() or None
     sandbox_config = None
     if sinch_url is None:
@@ -261,6 +264,8 @@ def _stack(args: argparse.Namespace) -> LocalStack:
 
 def _start(stack: LocalStack) -> int:
     """0 once the stack serves, else the exit status, its reason printed."""
+    from local_stack.stack import ListenError, LocalStackError
+
     try:
         stack.start()
     except ListenError as error:
@@ -287,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     stack: LocalStack | None = None
     try:
         args = _arguments(argv)
+        from local_stack.stack import LocalStackError
+
         try:
             stack = _stack(args)
         except (ValueError, TemplateError, LocalStackError) as error:
