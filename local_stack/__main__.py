@@ -1,7 +1,9 @@
 """``python -m local_stack`` (``make run``): the whole product on 127.0.0.1 until Ctrl-C or SIGTERM.
 
 Ports and modes come from the environment: API_PORT (3000), SANDBOX_PORT (3001), AWS_EMULATOR_PORT
-(3002), API_AUTH (the template's ApiAuth default), AWS_DEFAULT_REGION (eu-west-1). SINCH_BASE_URL with
+(3002), API_AUTH (the template's ApiAuth default), AWS_DEFAULT_REGION (eu-west-1). With ApiAuth IAM an
+unsigned request gets API Gateway's 403 (any SigV4 signature passes, unchecked); LOCAL_ALLOW_UNSIGNED=1
+lets unsigned requests in as the local developer. SINCH_BASE_URL with
 SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET send the functions to that Sinch instead of the
 sandbox. A variable named in the template's function environment (VERIFICATION_TTL_SECONDS, ...) takes
 its value from this shell when set here; EVENT_BUS_NAME (e.g. ``default``) turns lifecycle events on, creates
@@ -172,10 +174,17 @@ def _banner(stack: LocalStack, template: Path) -> str:
             )
     lines.append("")
     auth = ""
-    if stack.api_auth == "IAM":
+    if stack.api_auth == "IAM" and stack.allow_unsigned:
         lines.append(
-            f"  ApiAuth IAM: requests run as {LOCAL_DEVELOPER_ARN} (SigV4 signatures are not checked); "
+            f"  ApiAuth IAM: unsigned requests are let in as {LOCAL_DEVELOPER_ARN} (LOCAL_ALLOW_UNSIGNED); "
             f"send '{PRINCIPAL_HEADER}: <arn>' to act as another caller."
+        )
+    elif stack.api_auth == "IAM":
+        # curl signs with SigV4 itself; any credentials do, the local API checks only that a call is signed.
+        auth = f" --aws-sigv4 'aws:amz:{stack.region}:execute-api' --user local:local"
+        lines.append(
+            f"  ApiAuth IAM: unsigned requests get 403, as from API Gateway; a signed one (any credentials, "
+            f"the signature is not checked) runs as {LOCAL_DEVELOPER_ARN}, or as '{PRINCIPAL_HEADER}: <arn>'."
         )
     elif stack.api_auth == "JWT":
         token = _unsigned_example_token()
@@ -250,6 +259,7 @@ def _stack(args: argparse.Namespace) -> LocalStack:
         sandbox_port=_port("SANDBOX_PORT"),
         aws_port=_port("AWS_EMULATOR_PORT"),
         api_auth=os.environ.get("API_AUTH") or None,
+        allow_unsigned=os.environ.get("LOCAL_ALLOW_UNSIGNED", "").strip().lower() in ("1", "true", "yes"),
         parameter_overrides=_pairs(args.parameter, "--parameter"),
         env=_pairs(args.env, "--env"),
         inherit_environment=True,

@@ -2,7 +2,10 @@
 
 Nothing is verified here (no SigV4 signature check, no JWT signature, issuer or audience check): the
 local stack exists to exercise the handlers, and the handlers only ever see the authorizer's result.
-What is simulated faithfully is the *shape* of that result and the 401 for a missing or unreadable token.
+What is simulated faithfully is the *shape* of that result, the 401 for a missing or unreadable token
+and, with IAM, API Gateway's 403 for a request that is not signed at all (any SigV4 ``Authorization``
+passes, with any credentials; ``x-local-principal`` names the caller; ``allow_unsigned`` lets unsigned
+requests in as the local developer, as the local API did before).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ LOCAL_ACCESS_KEY = "ASIALOCALDEVELOPER00"
 PRINCIPAL_HEADER = "x-local-principal"
 
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
+_SIGV4 = re.compile(r"AWS4-HMAC-SHA256\s+Credential=[A-Za-z0-9]+/", re.IGNORECASE)
 
 
 def parse_auth_mode(value: str) -> AuthMode:
@@ -47,6 +51,10 @@ class Unauthorized(Exception):
         super().__init__(reason)
         self.reason = reason
         self.www_authenticate = www_authenticate
+
+
+class Forbidden(Exception):
+    """API Gateway would answer 403 before the function runs: IAM authorization, and no signature."""
 
 
 class BadPrincipal(Exception):
@@ -97,9 +105,12 @@ Principal = IamPrincipal | JwtPrincipal
 class AuthorizerSimulator:
     """Turns a request's headers into the principal API Gateway would pass on, or a 401."""
 
-    def __init__(self, mode: AuthMode, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, mode: AuthMode, *, clock: Callable[[], float] = time.time, allow_unsigned: bool = False
+    ) -> None:
         self.mode = mode
         self._clock = clock
+        self.allow_unsigned = allow_unsigned
 
     def authorize(self, headers: Mapping[str, str]) -> Principal | None:
         """``headers`` are lower-cased. Returns None when the API has no authorizer."""
@@ -110,10 +121,13 @@ class AuthorizerSimulator:
         return None
 
     def _iam(self, headers: Mapping[str, str]) -> IamPrincipal:
-        match = _CREDENTIAL.search(headers.get("authorization", ""))
+        authorization = headers.get("authorization", "")
+        named = headers.get(PRINCIPAL_HEADER, "").strip()
+        if not (_SIGV4.match(authorization.strip()) or named or self.allow_unsigned):
+            raise Forbidden("the request is not signed (SigV4)")
+        match = _CREDENTIAL.search(authorization)
         access_key = match.group(1) if match else LOCAL_ACCESS_KEY
-        arn = headers.get(PRINCIPAL_HEADER, "").strip() or LOCAL_DEVELOPER_ARN
-        return iam_principal(arn, access_key)
+        return iam_principal(named or LOCAL_DEVELOPER_ARN, access_key)
 
     def _jwt(self, headers: Mapping[str, str]) -> JwtPrincipal:
         scheme, _, token = headers.get("authorization", "").strip().partition(" ")
@@ -132,6 +146,13 @@ class AuthorizerSimulator:
         if isinstance(not_before, int | float) and not isinstance(not_before, bool) and not_before > now:
             raise Unauthorized("the token is not valid yet", _invalid_token("the token is not valid yet"))
         return JwtPrincipal(claims={k: claim_text(v) for k, v in claims.items()}, scopes=_scopes(claims))
+
+
+def unchecked_signature(access_key: str = LOCAL_ACCESS_KEY, region: str = "eu-west-1") -> str:
+    """An ``Authorization`` header shaped like a SigV4 signature, for scripts and tests against the local
+    API, which checks only that a request is signed, never the signature (its access key is kept)."""
+    scope = f"{access_key}/20260101/{region}/execute-api/aws4_request"
+    return f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
 
 
 def _invalid_token(description: str) -> str:

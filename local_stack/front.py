@@ -29,6 +29,7 @@ from local_stack.auth import (
     PRINCIPAL_HEADER,
     AuthorizerSimulator,
     BadPrincipal,
+    Forbidden,
     IamPrincipal,
     JwtPrincipal,
     Principal,
@@ -460,15 +461,23 @@ class Gateway:
             )
             response.headers.append(("Allow", ", ".join(found.allowed)))
             return response
+        principal = self._authorized(found.route, request)
+        if isinstance(principal, HttpResponse):
+            return principal
+        return self._integrate(request, found, principal, request_id)
+
+    def _authorized(self, route: Route, request: HttpRequest) -> Principal | HttpResponse | None:
+        """The authorizer's result, or the answer API Gateway gives instead of calling the function."""
         try:
-            principal = self._authorize(found.route, request)
+            return self._authorize(route, request)
         except Unauthorized as refusal:
             response = _json_response(401, {"message": "Unauthorized"})
             response.headers.append(("www-authenticate", refusal.www_authenticate))
             return response
+        except Forbidden:
+            return _json_response(403, {"message": "Forbidden"})
         except BadPrincipal as error:
             return problem(400, "Bad Request", str(error), "invalid_request")
-        return self._integrate(request, found, principal, request_id)
 
     def _integrate(
         self, request: HttpRequest, found: RouteMatch, principal: Principal | None, request_id: str

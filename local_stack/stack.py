@@ -106,6 +106,9 @@ class LocalStack:
     ``sinch_application_key``/``_secret`` written into the secret (a loopback URL without them gets the
     sandbox's default credentials).
 
+    With ``ApiAuth=IAM`` an unsigned request gets API Gateway's 403, as deployed; any SigV4 signature
+    passes (it is not checked), and ``allow_unsigned`` lets unsigned requests in as the local developer.
+
     ``base_path`` serves the API under a path, as a custom domain's API mapping does (``/v1``): API
     Gateway keeps it in the event's raw path (HTTP API) or path (REST API), not in the route.
 
@@ -125,6 +128,7 @@ class LocalStack:
         aws_port: int = 0,
         aws_endpoint_url: str | None = None,
         api_auth: str | None = None,
+        allow_unsigned: bool = False,
         parameter_overrides: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         inherit_environment: bool = False,
@@ -158,6 +162,7 @@ class LocalStack:
 
         overrides = dict(parameter_overrides or {})
         self.api_auth: AuthMode = self._choose_api_auth(api_auth, overrides)
+        self.allow_unsigned = allow_unsigned
         if API_AUTH_PARAMETER in self.template.parameters:
             # The template's own ApiAuth must agree, so conditions and env derived from it match.
             overrides[API_AUTH_PARAMETER] = self.api_auth
@@ -292,7 +297,7 @@ class LocalStack:
         gateway = Gateway(
             self._routes,
             self._invoke_for_gateway,
-            AuthorizerSimulator(self.api_auth),
+            AuthorizerSimulator(self.api_auth, allow_unsigned=self.allow_unsigned),
             account_id=self.account_id,
             log=self._log,
             base_path=self._base_path,

@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from local_stack import LocalStack
+from local_stack.auth import unchecked_signature
 from phone_verification import runtime
 from sinch_sandbox import SandboxConfig, SandboxServer
 
@@ -250,6 +251,9 @@ class Product:
         sent = dict(headers or {})
         if principal is not None:
             sent["x-local-principal"] = principal
+        if not any(name.lower() == "authorization" for name in sent):
+            # Signed, as a backend's requests are (the local API does not check the signature).
+            sent["Authorization"] = unchecked_signature()
         if body is not None:
             data = json.dumps(body)
         if data is not None:
@@ -467,6 +471,34 @@ def recorded_aws_calls() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     finally:
         session.unregister("before-call", record)
         runtime.configure(None)
+
+
+class SignedHttp:
+    """requests' verbs, each request signed as a backend's are: the local API, like API Gateway with IAM
+    authorization, refuses an unsigned request (it checks that a request is signed, not the signature).
+    An ``Authorization`` header given by the test (a JWT, a malformed one) is sent instead."""
+
+    def request(self, method: str, url: str, **options: Any) -> requests.Response:
+        headers = dict(options.pop("headers", None) or {})
+        if not any(name.lower() == "authorization" for name in headers):
+            headers["Authorization"] = unchecked_signature()
+        timeout = options.pop("timeout", HTTP_TIMEOUT)
+        return requests.request(method, url, headers=headers, timeout=timeout, **options)
+
+    def get(self, url: str, **options: Any) -> requests.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> requests.Response:
+        return self.request("POST", url, **options)
+
+    def put(self, url: str, **options: Any) -> requests.Response:
+        return self.request("PUT", url, **options)
+
+    def delete(self, url: str, **options: Any) -> requests.Response:
+        return self.request("DELETE", url, **options)
+
+
+http = SignedHttp()
 
 
 class LogLines(logging.Handler):

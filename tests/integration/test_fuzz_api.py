@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -49,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
 
 from local_stack import LocalStack
 from phone_verification import runtime
+from tests.integration.conftest import http
 
 Case = schemathesis.Case[Any]
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
@@ -122,7 +123,13 @@ RUN = FuzzRun()
 
 # Methods that no route has never reach a function: API Gateway answers them itself (and the local front
 # differs there, see local_stack/README.md), so the coverage phase sends none.
-CONFIG = {"seed": SEED, "phases": {"coverage": {"unexpected-methods": []}}}
+# The project's schemathesis.toml (the local API's signature, the statuses state may add) with this run's
+# seed and phases.
+CONFIG = {
+    **tomllib.loads((OPENAPI.parent.parent / "schemathesis.toml").read_text(encoding="utf-8")),
+    "seed": SEED,
+    "phases": {"coverage": {"unexpected-methods": []}},
+}
 schema = schemathesis.openapi.from_path(OPENAPI, config=schemathesis.Config.from_dict(CONFIG))
 
 
@@ -213,7 +220,7 @@ def _seed(stack: LocalStack) -> Iterator[Seeded]:
     assert stack.sandbox is not None
     url = f"{stack.api_url}/verifications"
     for number, method in zip(SEED_NUMBERS, SEED_METHODS, strict=True):
-        started = requests.post(url, json={"phoneNumber": number, "method": method}, timeout=HTTP_TIMEOUT)
+        started = http.post(url, json={"phoneNumber": number, "method": method}, timeout=HTTP_TIMEOUT)
         assert started.status_code == 201, started.text
         inbox = stack.sandbox.inbox(number)
         if method == "flashcall":
@@ -223,10 +230,10 @@ def _seed(stack: LocalStack) -> Iterator[Seeded]:
             yield Seeded(started.json()["id"], number, "code", delivered[-1]["code"])
     # Verifications replaced by a newer one for the same number: reports to them answer 410.
     for number in REPLACED_NUMBERS:
-        replaced = requests.post(url, json={"phoneNumber": number}, timeout=HTTP_TIMEOUT)
+        replaced = http.post(url, json={"phoneNumber": number}, timeout=HTTP_TIMEOUT)
         assert replaced.status_code == 201, replaced.text
         code = stack.sandbox.inbox(number)["messages"][-1]["code"]
-        newer = requests.post(url, json={"phoneNumber": number}, timeout=HTTP_TIMEOUT)
+        newer = http.post(url, json={"phoneNumber": number}, timeout=HTTP_TIMEOUT)
         assert newer.status_code == 201, newer.text
         yield Seeded(replaced.json()["id"], number, "code", code)
 
@@ -395,7 +402,7 @@ def test_hostile_bodies_and_paths_never_get_a_5xx(
     """Huge numbers, deep nesting, odd Unicode and bodies that are not objects (or not JSON, or not
     UTF-8), on every route: each is a 4xx problem (or the answer a valid request gets), never a 5xx."""
     method, path = route
-    response = requests.request(
+    response = http.request(
         method,
         api + path.format(segment=segment),
         data=body,

@@ -26,10 +26,15 @@ import pytest
 import requests
 
 from local_stack import LOCAL_DEVELOPER_ARN, LocalStack, LocalStackError, TemplateError
+from local_stack.auth import unchecked_signature
+from tests.integration.conftest import http
 
 FIXTURES = Path(__file__).parent / "local_stack_fixtures"
 TEMPLATE = FIXTURES / "template.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What a raw request adds to be let in: a SigV4 Authorization header (the signature is not checked).
+SIGNED = f"Authorization: {unchecked_signature()}\r\n".encode()
 
 
 class _SafeLog(io.StringIO):
@@ -72,7 +77,7 @@ def _event(response: requests.Response) -> dict[str, Any]:
 
 def test_post_builds_a_real_http_api_v2_event(stack: LocalStack) -> None:
     started = time.time()
-    response = requests.post(
+    response = http.post(
         f"{stack.api_url}/verifications?lang=sv&tag=a&tag=b",
         json={"phoneNumber": "+46700000001"},
         headers={"Cookie": "session=abc; theme=dark", "X-Repeat": "one", "User-Agent": "local-test/1"},
@@ -135,7 +140,9 @@ def test_repeated_request_headers_are_comma_joined(stack: LocalStack) -> None:
     connection = socket.create_connection(("127.0.0.1", int(stack.api_url.rsplit(":", 1)[1])), timeout=10)
     with connection:
         connection.sendall(
-            b"GET /verifications/abc HTTP/1.1\r\nHost: x\r\nX-Dup: 1\r\nX-Dup: 2\r\nConnection: close\r\n\r\n"
+            b"GET /verifications/abc HTTP/1.1\r\nHost: x\r\nX-Dup: 1\r\nX-Dup: 2\r\nConnection: close\r\n"
+            + SIGNED
+            + b"\r\n"
         )
         raw = b""
         while chunk := connection.recv(65536):
@@ -145,24 +152,24 @@ def test_repeated_request_headers_are_comma_joined(stack: LocalStack) -> None:
 
 
 def test_path_parameters_are_matched_and_url_decoded(stack: LocalStack) -> None:
-    by_number = requests.put(f"{stack.api_url}/verifications/number/%2B46700000001", timeout=10)
+    by_number = http.put(f"{stack.api_url}/verifications/number/%2B46700000001", timeout=10)
     event = _event(by_number)
     assert event["routeKey"] == "PUT /verifications/number/{phoneNumber}"
     assert event["pathParameters"] == {"phoneNumber": "+46700000001"}
     assert event["rawPath"] == "/verifications/number/%2B46700000001"
 
-    by_id = requests.put(f"{stack.api_url}/verifications/a%20b", timeout=10)
+    by_id = http.put(f"{stack.api_url}/verifications/a%20b", timeout=10)
     assert _event(by_id)["routeKey"] == "PUT /verifications/{id}"
     assert _event(by_id)["pathParameters"] == {"id": "a b"}
 
-    status = requests.get(f"{stack.api_url}/verifications/abc", timeout=10)
+    status = http.get(f"{stack.api_url}/verifications/abc", timeout=10)
     assert _event(status)["routeKey"] == "GET /verifications/{id}"
     assert "body" not in _event(status)
 
 
 def test_a_body_that_is_not_utf8_arrives_base64_encoded(stack: LocalStack) -> None:
     payload = b"\xff\x00\xfebinary"
-    response = requests.put(
+    response = http.put(
         f"{stack.api_url}/verifications/abc",
         data=payload,
         headers={"content-type": "application/octet-stream"},
@@ -178,7 +185,7 @@ def test_chunked_request_body_is_read(stack: LocalStack) -> None:
         yield b'{"phone'
         yield b'Number":"+46700000001"}'
 
-    response = requests.post(
+    response = http.post(
         f"{stack.api_url}/verifications",
         data=chunks(),
         headers={"content-type": "application/json"},
@@ -188,7 +195,7 @@ def test_chunked_request_body_is_read(stack: LocalStack) -> None:
 
 
 def test_unknown_route_is_a_404_problem(stack: LocalStack) -> None:
-    response = requests.get(f"{stack.api_url}/nowhere", timeout=10)
+    response = http.get(f"{stack.api_url}/nowhere", timeout=10)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -197,7 +204,7 @@ def test_unknown_route_is_a_404_problem(stack: LocalStack) -> None:
 
 
 def test_wrong_method_is_a_405_problem(stack: LocalStack) -> None:
-    response = requests.delete(f"{stack.api_url}/verifications", timeout=10)
+    response = http.delete(f"{stack.api_url}/verifications", timeout=10)
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["allow"] == "POST"
@@ -219,7 +226,7 @@ def test_body_over_api_gateway_limit_is_413(stack: LocalStack) -> None:
 
 
 def test_base64_response_body_is_decoded(stack: LocalStack) -> None:
-    response = requests.get(f"{stack.api_url}/verifications/binary", timeout=10)
+    response = http.get(f"{stack.api_url}/verifications/binary", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.content == b"\x00\xffbinary"
@@ -228,7 +235,9 @@ def test_base64_response_body_is_decoded(stack: LocalStack) -> None:
 def test_headers_multi_value_headers_and_cookies_pass_through(stack: LocalStack) -> None:
     port = int(stack.api_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(b"GET /verifications/cookies HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        connection.sendall(
+            b"GET /verifications/cookies HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + SIGNED + b"\r\n"
+        )
         raw = b""
         while chunk := connection.recv(65536):
             raw += chunk
@@ -244,7 +253,7 @@ def test_headers_multi_value_headers_and_cookies_pass_through(stack: LocalStack)
 
 
 def test_result_without_status_code_is_json_200(stack: LocalStack) -> None:
-    response = requests.get(f"{stack.api_url}/verifications/plain", timeout=10)
+    response = http.get(f"{stack.api_url}/verifications/plain", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     # Decimal (what boto3 gives for numbers) is serialised as the Lambda runtime does.
@@ -253,21 +262,21 @@ def test_result_without_status_code_is_json_200(stack: LocalStack) -> None:
 
 @pytest.mark.parametrize("case", ["boom", "bad-status", "not-json"])
 def test_function_errors_are_api_gateway_500(stack: LocalStack, case: str) -> None:
-    response = requests.get(f"{stack.api_url}/verifications/{case}", timeout=10)
+    response = http.get(f"{stack.api_url}/verifications/{case}", timeout=10)
     assert response.status_code == 500
     assert response.text == '{"message":"Internal Server Error"}'
     assert response.headers["content-type"] == "application/json"
 
 
 def test_handler_traceback_goes_to_the_log(stack: LocalStack, log: _SafeLog) -> None:
-    requests.get(f"{stack.api_url}/verifications/boom", timeout=10)
+    http.get(f"{stack.api_url}/verifications/boom", timeout=10)
     text = log.getvalue()
     assert "RuntimeError: the fixture handler failed on purpose" in text
     assert "functions/report/app.py" in text
 
 
 def test_rest_api_route_gets_a_payload_1_0_event(stack: LocalStack) -> None:
-    response = requests.get(f"{stack.api_url}/legacy/x%2By?a=1&a=2", timeout=10)
+    response = http.get(f"{stack.api_url}/legacy/x%2By?a=1&a=2", timeout=10)
     event = _event(response)
     assert "version" not in event  # REST API events carry no version
     assert event["resource"] == "/legacy/{id}"
@@ -283,7 +292,7 @@ def test_rest_api_route_gets_a_payload_1_0_event(stack: LocalStack) -> None:
 
 
 def test_iam_default_principal_is_the_local_developer(stack: LocalStack) -> None:
-    event = _event(requests.get(f"{stack.api_url}/verifications/abc", timeout=10))
+    event = _event(http.get(f"{stack.api_url}/verifications/abc", timeout=10))
     iam = event["requestContext"]["authorizer"]["iam"]
     assert iam["userArn"] == LOCAL_DEVELOPER_ARN
     assert iam["accountId"] == "000000000000"
@@ -294,7 +303,7 @@ def test_iam_default_principal_is_the_local_developer(stack: LocalStack) -> None
 def test_x_local_principal_overrides_the_caller(stack: LocalStack) -> None:
     alice = "arn:aws:iam::111122223333:user/alice"
     event = _event(
-        requests.get(f"{stack.api_url}/verifications/abc", headers={"x-local-principal": alice}, timeout=10)
+        http.get(f"{stack.api_url}/verifications/abc", headers={"x-local-principal": alice}, timeout=10)
     )
     iam = event["requestContext"]["authorizer"]["iam"]
     assert iam["userArn"] == alice
@@ -302,7 +311,7 @@ def test_x_local_principal_overrides_the_caller(stack: LocalStack) -> None:
     assert "x-local-principal" not in event["headers"]
 
     bob = _event(
-        requests.get(
+        http.get(
             f"{stack.api_url}/verifications/abc",
             headers={"x-local-principal": "arn:aws:sts::111122223333:assumed-role/App/bob"},
             timeout=10,
@@ -318,15 +327,13 @@ def test_sigv4_access_key_is_reported(stack: LocalStack) -> None:
         "SignedHeaders=host;x-amz-date, Signature=abc"
     )
     event = _event(
-        requests.get(
-            f"{stack.api_url}/verifications/abc", headers={"Authorization": authorization}, timeout=10
-        )
+        http.get(f"{stack.api_url}/verifications/abc", headers={"Authorization": authorization}, timeout=10)
     )
     assert event["requestContext"]["authorizer"]["iam"]["accessKey"] == "AKIAEXAMPLEKEY123456"
 
 
 def test_a_principal_that_is_not_an_arn_is_refused(stack: LocalStack) -> None:
-    response = requests.get(
+    response = http.get(
         f"{stack.api_url}/verifications/abc", headers={"x-local-principal": "alice"}, timeout=10
     )
     assert response.status_code == 400
@@ -334,7 +341,7 @@ def test_a_principal_that_is_not_an_arn_is_refused(stack: LocalStack) -> None:
 
 
 def test_route_with_auth_none_has_no_authorizer(stack: LocalStack) -> None:
-    event = _event(requests.get(f"{stack.api_url}/health", timeout=10))
+    event = _event(http.get(f"{stack.api_url}/health", timeout=10))
     assert "authorizer" not in event["requestContext"]
 
 
@@ -394,8 +401,8 @@ def test_function_environment_is_resolved_from_the_template(stack: LocalStack) -
 
 def test_handlers_see_their_environment_and_it_does_not_leak(stack: LocalStack) -> None:
     before = dict(os.environ)
-    start = requests.post(f"{stack.api_url}/verifications", json={}, timeout=10).json()
-    report = requests.get(f"{stack.api_url}/verifications/abc", timeout=10).json()
+    start = http.post(f"{stack.api_url}/verifications", json={}, timeout=10).json()
+    report = http.get(f"{stack.api_url}/verifications/abc", timeout=10).json()
     assert start["env"]["POWERTOOLS_SERVICE_NAME"] == "start-verification"
     assert report["env"]["POWERTOOLS_SERVICE_NAME"] == "report-verification"
     assert start["env"]["TABLE_NAME"] == stack.table_name
@@ -403,7 +410,7 @@ def test_handlers_see_their_environment_and_it_does_not_leak(stack: LocalStack) 
 
 
 def test_handlers_reach_the_emulator_through_the_environment_alone(stack: LocalStack) -> None:
-    response = requests.put(f"{stack.api_url}/verifications/aws", timeout=10)
+    response = http.put(f"{stack.api_url}/verifications/aws", timeout=10)
     assert response.status_code == 200
     assert response.json() == {
         "secret_keys": ["applicationKey", "applicationSecret", "hashKey"],
@@ -412,8 +419,8 @@ def test_handlers_reach_the_emulator_through_the_environment_alone(stack: LocalS
 
 
 def test_each_function_imports_its_own_app_module_and_siblings(stack: LocalStack) -> None:
-    start = requests.post(f"{stack.api_url}/verifications", json={}, timeout=10).json()
-    report = requests.get(f"{stack.api_url}/verifications/abc", timeout=10).json()
+    start = http.post(f"{stack.api_url}/verifications", json={}, timeout=10).json()
+    report = http.get(f"{stack.api_url}/verifications/abc", timeout=10).json()
     assert start["helper"] == "start-helpers"
     assert report["helper"] == "report-helpers"
     assert start["module"] != report["module"]
@@ -421,7 +428,7 @@ def test_each_function_imports_its_own_app_module_and_siblings(stack: LocalStack
 
 
 def test_lambda_context_mirrors_the_function(stack: LocalStack) -> None:
-    context = requests.get(f"{stack.api_url}/verifications/abc", timeout=10).json()["context"]
+    context = http.get(f"{stack.api_url}/verifications/abc", timeout=10).json()["context"]
     assert context["function_name"] == "phone-verification-ReportVerificationFunction"
     assert context["memory_limit_in_mb"] == "256"
     assert context["invoked_function_arn"].endswith(":function:phone-verification-ReportVerificationFunction")
@@ -500,23 +507,21 @@ def test_jwt_stack_with_overrides_stops_cleanly(stack: LocalStack) -> None:
         # Both stacks share moto's memory in this process: the second gets its own table.
         assert jwt_stack.table_name != stack.table_name
 
-        missing = requests.get(f"{api}/verifications/abc", timeout=10)
+        missing = http.get(f"{api}/verifications/abc", timeout=10)
         assert missing.status_code == 401
         assert missing.json() == {"message": "Unauthorized"}
-        garbage = requests.get(
-            f"{api}/verifications/abc", headers={"Authorization": "Bearer x.y"}, timeout=10
-        )
+        garbage = http.get(f"{api}/verifications/abc", headers={"Authorization": "Bearer x.y"}, timeout=10)
         assert garbage.status_code == 401
         expired = _jwt({"sub": "u1", "exp": int(time.time()) - 10})
         assert (
-            requests.get(
+            http.get(
                 f"{api}/verifications/abc", headers={"Authorization": f"Bearer {expired}"}, timeout=10
             ).status_code
             == 401
         )
 
         token = _jwt({"sub": "user-1", "scope": "verify admin", "exp": int(time.time()) + 600, "n": 5})
-        response = requests.get(
+        response = http.get(
             f"{api}/verifications/abc", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert response.status_code == 200
@@ -594,7 +599,7 @@ def test_command_line_serves_until_sigterm() -> None:
         assert "curl -s -X POST" in text
         assert "/sandbox/v1/inbox/%2B46700000001" in text
 
-        response = requests.post(f"{api.group(1)}/verifications", json={}, timeout=10)
+        response = http.post(f"{api.group(1)}/verifications", json={}, timeout=10)
         assert response.status_code == 201
         body = response.json()
         assert "authorizer" not in body["event"]["requestContext"]  # API_AUTH=NONE

@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from local_stack.auth import AuthorizerSimulator, Unauthorized, claim_text, decode_jwt_claims, iam_principal
+from local_stack.auth import (
+    LOCAL_DEVELOPER_ARN,
+    PRINCIPAL_HEADER,
+    AuthorizerSimulator,
+    Unauthorized,
+    claim_text,
+    decode_jwt_claims,
+    iam_principal,
+    unchecked_signature,
+)
 from local_stack.front import (
     Gateway,
     HttpRequest,
@@ -78,7 +87,9 @@ def test_method_not_allowed_and_default_route() -> None:
     assert fallback.route.function_id == "Fallback"
 
 
-def _gateway(mode: str, result: Any = None, error: Exception | None = None) -> tuple[Gateway, list[Any]]:
+def _gateway(
+    mode: str, result: Any = None, error: Exception | None = None, *, allow_unsigned: bool = False
+) -> tuple[Gateway, list[Any]]:
     seen: list[Any] = []
 
     def invoker(function_id: str, event: Any, request_id: str) -> Any:
@@ -88,12 +99,46 @@ def _gateway(mode: str, result: Any = None, error: Exception | None = None) -> t
         return result if result is not None else {"statusCode": 200, "body": "ok"}
 
     routes = [_route("GET", "/v2/{id}"), _route("GET", "/rest/{id}", api_type="Api", payload_version="1.0")]
-    authorizer = AuthorizerSimulator(mode)  # type: ignore[arg-type]
+    authorizer = AuthorizerSimulator(mode, allow_unsigned=allow_unsigned)  # type: ignore[arg-type]
     return Gateway(routes, invoker, authorizer, account_id="000000000000", log=io.StringIO()), seen
 
 
 def _request(path: str, headers: list[tuple[str, str]] | None = None) -> HttpRequest:
     return HttpRequest(method="GET", target=path, headers=headers or [], body=b"", source_ip="127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [("authorization", "Bearer abc")], [("authorization", "AWS4-HMAC-SHA256")]],
+    ids=["unsigned", "a-bearer-token", "no-credential"],
+)
+def test_iam_refuses_a_request_that_is_not_signed_with_api_gateways_403(
+    headers: list[tuple[str, str]],
+) -> None:
+    # Given ApiAuth=IAM, When a request carries no SigV4 signature, Then API Gateway's own 403 answers it
+    # and the function never runs (as deployed: the authorizer refuses before the integration).
+    gateway, seen = _gateway("IAM")
+    response = gateway.handle(_request("/v2/1", headers))
+    assert (response.status, json.loads(response.body)) == (403, {"message": "Forbidden"})
+    assert seen == []
+
+
+def test_iam_lets_in_any_signature_and_the_local_principal_header() -> None:
+    gateway, seen = _gateway("IAM")
+    signed = gateway.handle(
+        _request("/v2/1", [("authorization", unchecked_signature("AKIAOTHERKEY0000000"))])
+    )
+    named = gateway.handle(_request("/v2/1", [(PRINCIPAL_HEADER, "arn:aws:iam::000000000000:user/bob")]))
+    assert (signed.status, named.status) == (200, 200)
+    iam = [event["requestContext"]["authorizer"]["iam"] for event in seen]
+    assert iam[0]["accessKey"] == "AKIAOTHERKEY0000000"
+    assert iam[1]["userArn"] == "arn:aws:iam::000000000000:user/bob"
+
+
+def test_iam_lets_unsigned_requests_in_only_when_told_to() -> None:
+    gateway, seen = _gateway("IAM", allow_unsigned=True)
+    assert gateway.handle(_request("/v2/1")).status == 200
+    assert seen[0]["requestContext"]["authorizer"]["iam"]["userArn"] == LOCAL_DEVELOPER_ARN
 
 
 def test_auth_none_sends_no_authorizer() -> None:

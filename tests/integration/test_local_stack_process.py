@@ -36,8 +36,10 @@ from typing import Any, NoReturn
 import pytest
 import requests
 
+from local_stack.auth import unchecked_signature
 from local_stack.emulator import AwsEmulator
 from local_stack.stack import ListenError, LocalStack
+from tests.integration.conftest import http as signed_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = Path(__file__).parent / "local_stack_fixtures" / "template.yaml"
@@ -238,7 +240,7 @@ def test_a_signal_stops_the_serving_stack(signum: int) -> None:
     process = _stack()
     try:
         api = _url(process.banner(), "API")
-        answer = requests.get(f"{api}/verifications/{uuid.uuid4()}", timeout=10)
+        answer = signed_http.get(f"{api}/verifications/{uuid.uuid4()}", timeout=10)
         assert answer.status_code == 404
         process.popen.send_signal(signum)
         status = process.wait(PROMPT)
@@ -273,7 +275,7 @@ def test_sigint_with_a_request_running_stops_at_once() -> None:
 
     def start_a_verification(api: str) -> None:
         try:
-            outcome["status"] = requests.post(
+            outcome["status"] = signed_http.post(
                 f"{api}/verifications", json={"phoneNumber": "+46700000001"}, timeout=30
             ).status_code
         except requests.RequestException as error:
@@ -417,7 +419,8 @@ def test_200_clients_at_once_each_get_an_answer() -> None:
         api, sandbox = _url(banner, "API"), _url(banner, "Sinch sandbox")
         api_host, sandbox_host = api.removeprefix("http://"), sandbox.removeprefix("http://")
         # The API: each request runs the status handler, which reads DynamoDB on the emulator.
-        api_answers = _burst(process, api, _request(f"/verifications/{uuid.uuid4()}", api_host))
+        signed = f"Authorization: {unchecked_signature()}"
+        api_answers = _burst(process, api, _request(f"/verifications/{uuid.uuid4()}", api_host, signed))
         key = base64.b64encode(b"sandbox-key:c2FuZGJveC1zZWNyZXQ=").decode()
         unknown = f"/verification/v1/verifications/id/{uuid.uuid4().hex}"
         sandbox_answers = _burst(

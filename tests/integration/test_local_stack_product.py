@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from local_stack import DEFAULT_TEMPLATE, LocalStack, Template
 from phone_verification import runtime
+from tests.integration.conftest import http
 
 NUMBER = "+46700000042"
 
@@ -59,7 +59,7 @@ def test_routes_and_resources_come_from_template_yaml(stack: LocalStack) -> None
 
 def test_sms_walkthrough_start_read_the_phone_report_status(stack: LocalStack) -> None:
     assert stack.sandbox is not None
-    started = requests.post(f"{stack.api_url}/verifications", json={"phoneNumber": NUMBER}, timeout=30)
+    started = http.post(f"{stack.api_url}/verifications", json={"phoneNumber": NUMBER}, timeout=30)
     assert started.status_code == 201, started.text
     verification_id = started.json()["id"]
     assert started.json()["status"] == "PENDING"
@@ -67,12 +67,10 @@ def test_sms_walkthrough_start_read_the_phone_report_status(stack: LocalStack) -
     messages = stack.sandbox.inbox(NUMBER)["messages"]
     code = messages[-1]["code"]
 
-    reported = requests.put(
-        f"{stack.api_url}/verifications/{verification_id}", json={"code": code}, timeout=30
-    )
+    reported = http.put(f"{stack.api_url}/verifications/{verification_id}", json={"code": code}, timeout=30)
     assert reported.status_code == 200, reported.text
     assert reported.json()["status"] == "SUCCESSFUL"
 
-    status = requests.get(f"{stack.api_url}/verifications/{verification_id}", timeout=30)
+    status = http.get(f"{stack.api_url}/verifications/{verification_id}", timeout=30)
     assert status.status_code == 200
     assert status.json()["status"] == "SUCCESSFUL"

@@ -19,7 +19,7 @@ import requests
 
 from local_stack import LocalStack
 from phone_verification import runtime
-from tests.integration.conftest import captured_logs, reset_stack
+from tests.integration.conftest import captured_logs, http, reset_stack
 
 TIMEOUT = 30
 REPORT_PATH = "/verification/v1/verifications"
@@ -41,7 +41,7 @@ def fresh(stack: LocalStack) -> LocalStack:
 
 def start(stack: LocalStack, number: str, **extra: Any) -> requests.Response:
     headers = extra.pop("headers", {})
-    return requests.post(
+    return http.post(
         f"{stack.api_url}/verifications",
         json={"phoneNumber": number, **extra},
         headers=headers,
@@ -50,7 +50,7 @@ def start(stack: LocalStack, number: str, **extra: Any) -> requests.Response:
 
 
 def report(stack: LocalStack, verification_id: str, code: str, **headers: str) -> requests.Response:
-    return requests.put(
+    return http.put(
         f"{stack.api_url}/verifications/{verification_id}",
         json={"code": code},
         headers=headers,
@@ -86,7 +86,7 @@ class TestAttemptsUnderConcurrency:
         assert sorted(a.json()["attemptsRemaining"] for a in counted) == [0, 1, 2, 3, 4]
         assert all(a.json()["code"] == "too_many_attempts" for a in refused)
         assert len(counted) + len(refused) == 50
-        state = requests.get(f"{fresh.api_url}/verifications/{verification}", timeout=TIMEOUT).json()
+        state = http.get(f"{fresh.api_url}/verifications/{verification}", timeout=TIMEOUT).json()
         assert (state["status"], state["attemptsRemaining"]) == ("FAIL", 0)
         late = report(fresh, verification, code)
         assert (late.status_code, late.json()["code"]) == (429, "too_many_attempts")
@@ -124,10 +124,8 @@ class TestIdempotencyAndOwnership:
         number = "+46700000304"
         verification = start(fresh, number).json()["id"]
         stranger = {"x-local-principal": "arn:aws:iam::000000000000:role/other-team"}
-        read = requests.get(
-            f"{fresh.api_url}/verifications/{verification}", headers=stranger, timeout=TIMEOUT
-        )
-        unknown = requests.get(f"{fresh.api_url}/verifications/no-such-id", headers=stranger, timeout=TIMEOUT)
+        read = http.get(f"{fresh.api_url}/verifications/{verification}", headers=stranger, timeout=TIMEOUT)
+        unknown = http.get(f"{fresh.api_url}/verifications/no-such-id", headers=stranger, timeout=TIMEOUT)
         assert read.status_code == unknown.status_code == 404
         assert read.json() == unknown.json() | {"detail": read.json()["detail"]}
         assert report(fresh, verification, code_of(fresh, number), **stranger).status_code == 404
@@ -178,7 +176,7 @@ def test_no_code_cli_secret_or_number_in_any_log_line_or_table_item(fresh: Local
         report(fresh, sms, code)
         own = start(fresh, numbers[1], code="73914826").json()["id"]
         used.add("73914826")
-        requests.put(
+        http.put(
             f"{fresh.api_url}/verifications/number/{numbers[1]}", json={"code": "73914826"}, timeout=TIMEOUT
         )
         flash = start(fresh, numbers[2], method="flashcall").json()["id"]
@@ -192,7 +190,7 @@ def test_no_code_cli_secret_or_number_in_any_log_line_or_table_item(fresh: Local
         fresh.sandbox.add_fault({"kind": "status", "status": 503, "count": 1})
         start(fresh, numbers[4])
         start(fresh, numbers[5], locale="!!")
-        requests.get(f"{fresh.api_url}/verifications/{own}", timeout=TIMEOUT)
+        http.get(f"{fresh.api_url}/verifications/{own}", timeout=TIMEOUT)
     items = fresh.dynamodb().scan(TableName=fresh.table_name)["Items"]
     dump = json.dumps(items)
     # A value counts as leaked where it stands as its own token: a short code may occur by chance inside

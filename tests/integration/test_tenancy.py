@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     Deployment,
     Product,
     fresh_product,
+    http,
     launch,
     problem,
     recorded_aws_calls,
@@ -301,14 +302,14 @@ def mapped() -> Iterator[LocalStack]:
 class TestCustomDomain:
     def test_every_route_answers_under_an_api_mappings_base_path(self, mapped: LocalStack) -> None:
         url = mapped.api_url + "/v1"
-        started = requests.post(f"{url}/verifications", json={"phoneNumber": NUMBER}, timeout=30)
+        started = http.post(f"{url}/verifications", json={"phoneNumber": NUMBER}, timeout=30)
         assert started.status_code == 201, started.text
         vid = started.json()["id"]
         assert mapped.sandbox is not None
         code = mapped.sandbox.inbox(NUMBER)["messages"][-1]["code"]
-        assert requests.get(f"{url}/verifications/{vid}", timeout=30).json()["status"] == "PENDING"
-        typo = requests.put(f"{url}/verifications/{vid}", json={"code": wrong(code)}, timeout=30)
+        assert http.get(f"{url}/verifications/{vid}", timeout=30).json()["status"] == "PENDING"
+        typo = http.put(f"{url}/verifications/{vid}", json={"code": wrong(code)}, timeout=30)
         assert typo.json()["status"] == "PENDING"
-        reported = requests.put(f"{url}/verifications/number/%2B46700000101", json={"code": code}, timeout=30)
+        reported = http.put(f"{url}/verifications/number/%2B46700000101", json={"code": code}, timeout=30)
         assert reported.json()["status"] == "SUCCESSFUL"
-        assert requests.get(f"{mapped.api_url}/verifications/{vid}", timeout=30).status_code == 403
+        assert http.get(f"{mapped.api_url}/verifications/{vid}", timeout=30).status_code == 403

@@ -23,7 +23,7 @@ import requests
 
 from local_stack import LOCAL_DEVELOPER_ARN, LocalStack, TemplateError
 from phone_verification import runtime
-from tests.integration.conftest import captured_logs, reset_stack, verification_of
+from tests.integration.conftest import captured_logs, http, reset_stack, verification_of
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
@@ -108,7 +108,7 @@ def sms_code(stack: LocalStack, number: str, *, count: int = 1, timeout: float =
 
 def report(stack: LocalStack, number: str, code: str) -> requests.Response:
     """What the user's backend does with the code the user typed: PUT it over HTTP, by number."""
-    return requests.put(
+    return http.put(
         f"{stack.api_url}/verifications/number/{number}", json={"code": code}, timeout=HTTP_TIMEOUT
     )
 
@@ -301,9 +301,7 @@ def test_a_newer_start_for_the_number_fails_the_waiting_workflow_at_once(
     sms_code(fresh, number)
     move_product_clock(fresh, monkeypatch, 31)  # past the minimum gap between two starts to a number
 
-    newer = requests.post(
-        f"{fresh.api_url}/verifications", json={"phoneNumber": number}, timeout=HTTP_TIMEOUT
-    )
+    newer = http.post(f"{fresh.api_url}/verifications", json={"phoneNumber": number}, timeout=HTTP_TIMEOUT)
     outcome = ended(fresh, execution)
 
     assert newer.status_code == 201, newer.text

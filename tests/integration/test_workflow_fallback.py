@@ -20,7 +20,7 @@ import requests
 from local_stack import LocalStack
 from phone_verification import runtime
 from phone_verification.commands import report_command
-from tests.integration.conftest import reset_stack, verification_of
+from tests.integration.conftest import http, reset_stack, verification_of
 from tests.integration.test_workflow import (
     DEFINITION,
     HTTP_TIMEOUT,
@@ -86,7 +86,7 @@ def stored(stack: LocalStack, verification_id: str) -> dict[str, Any] | None:
 
 def report(stack: LocalStack, verification_id: str, code: str) -> requests.Response:
     """The user's backend reports the code the user typed, by the verification's id."""
-    return requests.put(
+    return http.put(
         f"{stack.api_url}/verifications/{verification_id}", json={"code": code}, timeout=HTTP_TIMEOUT
     )
 
@@ -239,7 +239,7 @@ def test_cancelling_the_verification_fails_the_workflow_with_verification_cancel
     if fallen_back:
         delivered(fresh, number, method="callout")
 
-    cancelled = requests.delete(f"{fresh.api_url}/verifications/{verification}", timeout=HTTP_TIMEOUT)
+    cancelled = http.delete(f"{fresh.api_url}/verifications/{verification}", timeout=HTTP_TIMEOUT)
     outcome = ended(fresh, execution)
 
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "CANCELLED"), cancelled.text
@@ -256,7 +256,7 @@ def test_a_channel_the_backend_already_sent_is_waited_for_not_sent_again(fresh: 
     number = "+46700000604"
     execution = execute(fresh, number, channels=SMS_THEN_CALLOUT, channelWaitSeconds=1)
     verification = verification_of(delivered(fresh, number, method="sms"))
-    sent = requests.post(f"{fresh.api_url}/verifications/{verification}/next", timeout=HTTP_TIMEOUT)
+    sent = http.post(f"{fresh.api_url}/verifications/{verification}/next", timeout=HTTP_TIMEOUT)
     assert (sent.status_code, sent.json()["method"]) == (200, "callout"), sent.text
     call = delivered(fresh, number, method="callout")
 
