@@ -114,12 +114,16 @@ class InMemoryStore:
         return self.records.get(verification_id)
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
         record = self.records.get(verification_id)
         if record is None or not is_open(record, owner_hash, now) or record.secret_hash != secret_hash:
             raise ConditionFailed(record)
-        return self._put(replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1))
+        verified = replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1)
+        if not take_token:
+            return self._put(verified)
+        self._put(replace(verified, task_token=None))
+        return verified
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
         record = self.records.get(verification_id)

@@ -528,6 +528,20 @@ class TestTaskTokens:
         store.replace_task_token("v1", "retried-token")
         assert store.take_task_token("v1") == "retried-token"
 
+    def test_a_success_takes_the_token_in_the_same_change_when_asked(self, store: Store) -> None:
+        # Given a workflow's verification
+        created(store, task_token=TOKEN)
+        # When a wrong code comes with take_token, then nothing changes and the token stays
+        with pytest.raises(ConditionFailed):
+            store.succeed_if_matches("v1", secret_hash="wrong", owner_hash=OWNER, now=NOW, take_token=True)
+        # And when the right one comes, the success returns the token and no one can take it again
+        verified = store.succeed_if_matches(
+            "v1", secret_hash=SECRET, owner_hash=OWNER, now=NOW, take_token=True
+        )
+        assert (verified.status, verified.attempts, verified.task_token) == (Status.SUCCESSFUL, 1, TOKEN)
+        assert store.get("v1") == replace(verified, task_token=None)
+        assert store.take_task_token("v1") is None
+
     def test_a_finished_verification_keeps_its_token(self, store: Store) -> None:
         created(store, task_token=TOKEN)
         verified = store.succeed_if_matches("v1", secret_hash=SECRET, owner_hash=OWNER, now=NOW)

@@ -101,10 +101,11 @@ class Store(Protocol):
     def get(self, verification_id: str) -> VerificationRecord | None: ...
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
         """Count the attempt and mark success if the hash matches and the verification is open;
-        ``ConditionFailed`` otherwise."""
+        ``ConditionFailed`` otherwise. ``take_token``: also take the task token (``take_task_token``) in
+        the same change; the returned record carries it, the stored one no longer does."""
         ...
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:

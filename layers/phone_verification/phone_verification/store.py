@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -158,21 +159,33 @@ class VerificationStore:
         return record_of(item) if item else None
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
-        """Count the attempt and mark success in one write if the hash matches and the check is open."""
-        return self._update(
+        """Count the attempt and mark success in one write if the hash matches and the check is open.
+        ``take_token``: the same write removes the waiting workflow's task token, which the returned record
+        carries (a success ends the verification, so no other request may resume its workflow)."""
+        update = "SET #status = :successful, #attempts = #attempts + :one, #verified = :now"
+        names = {**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"}
+        if take_token:
+            update += " REMOVE #token"
+            names["#token"] = "taskToken"
+        record = self._update(
             verification_id,
-            update="SET #status = :successful, #attempts = #attempts + :one, #verified = :now",
+            update=update,
             condition=f"{_OPEN} AND #secret = :secret",
-            names={**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"},
+            names=names,
             values={
                 **_open_values(owner_hash, now),
                 ":successful": attr_s(Status.SUCCESSFUL.value),
                 ":secret": attr_s(secret_hash),
             },
             action="succeed",
+            returned="ALL_OLD" if take_token else "ALL_NEW",
         )
+        if not take_token:
+            return record
+        # The item as it was, with this write's changes: the token stays in the record, not in the item.
+        return replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1)
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
         """Use up one attempt of an open verification; the condition keeps the count within the limit."""
@@ -379,9 +392,10 @@ class VerificationStore:
         names: Mapping[str, str],
         values: Mapping[str, AttributeValueTypeDef],
         action: str,
+        returned: Literal["ALL_NEW", "ALL_OLD"] = "ALL_NEW",
     ) -> VerificationRecord:
-        """One conditional write to a verification: the item as it is after it, or ``ConditionFailed``
-        with the item as it was."""
+        """One conditional write to a verification: the item as it is after it (``returned``: or as it was
+        before), or ``ConditionFailed`` with the item as it was."""
         try:
             new = self._client.update_item(
                 TableName=self._table,
@@ -390,7 +404,7 @@ class VerificationStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=dict(names),
                 ExpressionAttributeValues=dict(values),
-                ReturnValues="ALL_NEW",
+                ReturnValues=returned,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
