@@ -119,7 +119,6 @@ def measured(calls: list[Call], request: Any) -> tuple[requests.Response, list[l
     return response, waits(calls[mark:])
 
 
-@pytest.mark.xfail(strict=True, reason="each send limit is its own write before the send (issue 16, stage 2)")
 class TestStart:
     def test_a_start_waits_for_at_most_two_dynamodb_round_trips(self, product: Product) -> None:
         with timed_calls(product) as calls:
