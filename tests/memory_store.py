@@ -3,21 +3,33 @@ checks. tests/unit/test_store.py runs the same contract over both."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from phone_verification.errors import InternalError
 from phone_verification.fraud import GuardPolicy, PrefixState, Verdict, credit, decide, refund
-from phone_verification.limits import EMPTY, Limit, StartLog, take
+from phone_verification.limits import EMPTY, LimitReached, StartLog, take
 from phone_verification.model import ChannelSwitch, Status, VerificationRecord
-from phone_verification.ports import BudgetKind, ConditionFailed, Latest, StartReservation
+from phone_verification.ports import (
+    BudgetAsk,
+    BudgetKind,
+    BudgetRefused,
+    ConditionFailed,
+    GuardAsk,
+    Latest,
+    SendReservation,
+    StartReservation,
+)
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
 
 
 @dataclass
 class Budget:
-    """A number's or a caller's start log; a number's also holds each owner's latest verification."""
+    """A number's or a caller's start log, and the start before its last one (which a release puts back);
+    a number's also holds each owner's latest verification."""
 
     log: StartLog = EMPTY
+    previous: int | None = None
     latest: dict[str, Latest] = field(default_factory=dict)
 
 
@@ -40,21 +52,51 @@ class InMemoryStore:
         self._refused: dict[str, tuple[int, frozenset[str]]] = {}
         self.writes = 0  # updates of stored verifications that applied (a failed condition writes nothing)
 
-    # The fraud guard: ``fraud``'s rules on a dict, with the DynamoDB store's memory of refusals.
+    # What a send takes: ``fraud``'s rules on a dict (with the DynamoDB store's memory of refusals) and
+    # ``limits``' logs, all or nothing.
 
-    def guard_take(
-        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
-    ) -> Verdict:
-        until, safe_numbers = self._refused.get(prefix_hash, (0, frozenset()))
-        if until > now and number_hash not in safe_numbers:
+    def reserve_send(
+        self,
+        guard: GuardAsk | None,
+        budgets: Sequence[BudgetAsk],
+        *,
+        now: int,
+        latest_for: tuple[str, str] | None = None,
+    ) -> SendReservation:
+        verdict = self._guard_verdict(guard, now) if guard is not None else None
+        if (
+            guard is not None
+            and verdict is not None
+            and not verdict.allowed
+            and guard.policy.mode == "enforce"
+        ):
+            return SendReservation(verdict, ())
+        logs = []
+        for index, ask in enumerate(budgets):
+            budget = self.budgets.get((ask.kind, ask.key_hash), Budget())
+            try:
+                logs.append(take(ask.limit, budget.log, now))
+            except LimitReached as reached:
+                raise BudgetRefused(index, reached, verdict) from None
+        if guard is not None and verdict is not None and verdict.allowed:
+            self.prefixes[guard.prefix_hash] = verdict.state
+            self.countries[guard.prefix_hash] = guard.country
+        for ask, log in zip(budgets, logs, strict=True):
+            budget = self.budgets.setdefault((ask.kind, ask.key_hash), Budget())
+            budget.previous, budget.log = budget.log.last, log
+        taken = tuple(StartReservation(a.kind, a.key_hash, now, a.limit.bucket(now)) for a in budgets)
+        number = self.budgets.get(("number", latest_for[0])) if latest_for else None
+        latest = number.latest.get(latest_for[1]) if number and latest_for else None
+        return SendReservation(verdict, taken, latest)
+
+    def _guard_verdict(self, guard: GuardAsk, now: int) -> Verdict:
+        until, safe_numbers = self._refused.get(guard.prefix_hash, (0, frozenset()))
+        if until > now and guard.number_hash not in safe_numbers:
             return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
-        state = self.prefixes.get(prefix_hash) or PrefixState.new(policy, now)
-        verdict = decide(policy, state, now, number_hash)
-        if verdict.allowed:
-            self.prefixes[prefix_hash] = verdict.state
-            self.countries[prefix_hash] = country
-        else:
-            self._refused[prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, state.safe_numbers)
+        state = self.prefixes.get(guard.prefix_hash) or PrefixState.new(guard.policy, now)
+        verdict = decide(guard.policy, state, now, guard.number_hash)
+        if not verdict.allowed:
+            self._refused[guard.prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, state.safe_numbers)
         return verdict
 
     def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
@@ -66,29 +108,13 @@ class InMemoryStore:
         if prefix_hash in self.prefixes:
             self.prefixes[prefix_hash] = refund(GuardPolicy(), self.prefixes[prefix_hash], now)
 
-    def reserve(
-        self,
-        kind: BudgetKind,
-        key_hash: str,
-        *,
-        now: int,
-        limit: Limit,
-        keep_for: int = 0,  # how long DynamoDB keeps the item; memory keeps everything
-        owner_hash: str | None = None,
-    ) -> StartReservation:
-        budget = self.budgets.setdefault((kind, key_hash), Budget())
-        previous = budget.log.last
-        budget.log = take(limit, budget.log, now)
-        latest = budget.latest.get(owner_hash) if owner_hash else None
-        return StartReservation(kind, key_hash, now, limit.bucket(now), previous, latest)
-
     def release(self, reservation: StartReservation) -> None:
         budget = self.budgets.get((reservation.kind, reservation.key_hash))
         if budget is None or budget.log.buckets.get(reservation.bucket, 0) < 1:
             return
         buckets = dict(budget.log.buckets)
         buckets[reservation.bucket] -= 1
-        last = reservation.previous_start if budget.log.last == reservation.taken_at else budget.log.last
+        last = budget.previous if budget.log.last == reservation.taken_at else budget.log.last
         budget.log = StartLog(buckets, last)
 
     def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
@@ -114,12 +140,16 @@ class InMemoryStore:
         return self.records.get(verification_id)
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
         record = self.records.get(verification_id)
         if record is None or not is_open(record, owner_hash, now) or record.secret_hash != secret_hash:
             raise ConditionFailed(record)
-        return self._put(replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1))
+        verified = replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1)
+        if not take_token:
+            return self._put(verified)
+        self._put(replace(verified, task_token=None))
+        return verified
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
         record = self.records.get(verification_id)

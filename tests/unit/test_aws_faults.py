@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 from phone_verification.errors import InternalError, ServiceUnavailable
 from phone_verification.limits import Limit
 from phone_verification.model import Method, Status, VerificationRecord
+from phone_verification.ports import BudgetAsk
 from phone_verification.settings import ConfigurationError
 from phone_verification.sinch_secret import SecretsManagerCredentials
 from phone_verification.store import VerificationStore
@@ -50,9 +51,9 @@ class TestDynamoDB:
         client = dynamodb()
         store = VerificationStore("t", client)
         with Stubber(client) as stub:
-            stub.add_client_error("update_item", service_error_code=code, http_status_code=400)
+            stub.add_client_error("transact_write_items", service_error_code=code, http_status_code=400)
             with pytest.raises(ServiceUnavailable) as caught:
-                store.reserve("number", "h", now=1000, limit=Limit(5, 600, 30))
+                store.reserve_send(None, [BudgetAsk("number", "h", Limit(5, 600, 30))], now=1000)
             stub.assert_no_pending_responses()
         assert caught.value.retry_after == 1
 

@@ -21,6 +21,8 @@ from guard_admin.deployment import DEFAULT_BUDGET, Deployment, DeploymentError, 
 from guard_admin.destinations import DestinationError, parse_destination
 from phone_verification.codes import Hasher
 from phone_verification.fraud import DAY, GuardPolicy, PrefixState, decide
+from phone_verification.ports import GuardAsk
+from phone_verification.store import VerificationStore
 from phone_verification.store_guard import KEEP_FOREVER, KEEP_SECONDS, GuardTable, guard_key
 from phone_verification.store_guard_admin import GuardAdmin, tokens_now
 from tests.fakes import TABLE, make_table
@@ -54,9 +56,10 @@ class Aws:
         return GuardTable(TABLE, self.dynamodb)
 
     def send(self, number: str, now: int, prefix_hash: str = PREFIX_HASH) -> tuple[bool, bool]:
-        verdict = self.environment().take(
-            prefix_hash, country="SE", number_hash=HASHER.number(number), now=now, policy=POLICY
-        )
+        """A send from a fresh Lambda environment (no refusal remembered)."""
+        ask = GuardAsk(prefix_hash, "SE", HASHER.number(number), POLICY)
+        verdict = VerificationStore(TABLE, self.dynamodb).reserve_send(ask, (), now=now).verdict
+        assert verdict is not None
         return verdict.allowed, verdict.counted
 
     def pump(self, now: int, prefix_hash: str = PREFIX_HASH) -> None:

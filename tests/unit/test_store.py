@@ -13,9 +13,16 @@ import pytest
 from moto import mock_aws
 
 from phone_verification.errors import InternalError
-from phone_verification.limits import Limit, LimitReached
+from phone_verification.limits import Limit
 from phone_verification.model import ChannelSwitch, Method, Status, VerificationRecord
-from phone_verification.ports import ConditionFailed, Latest, StartReservation, Store
+from phone_verification.ports import (
+    BudgetAsk,
+    BudgetRefused,
+    ConditionFailed,
+    Latest,
+    StartReservation,
+    Store,
+)
 from phone_verification.store import RETENTION_SECONDS, VerificationStore
 from tests.fakes import TABLE, make_table
 from tests.memory_store import InMemoryStore
@@ -56,18 +63,21 @@ def store(request: pytest.FixtureRequest) -> Store:
     return VerificationStore(TABLE, request.getfixturevalue("dynamodb"))
 
 
-def reserve(
-    store: Store, now: int, *, key: str = NUMBER, max_starts: int = 3, owner: str = OWNER
-) -> StartReservation:
-    limit = Limit(max_starts, 600, 30)
-    return store.reserve("number", key, now=now, limit=limit, keep_for=600, owner_hash=owner)
+def reserve(store: Store, now: int, *, key: str = NUMBER, max_starts: int = 3) -> StartReservation:
+    """A start's slot of a number's limit: ``max_starts`` in 600 s, 30 s apart."""
+    ask = BudgetAsk("number", key, Limit(max_starts, 600, 30), keep_for=600)
+    return store.reserve_send(None, [ask], now=now).reservations[0]
+
+
+def reserve_caller(store: Store, key: str, now: int, limit: Limit) -> StartReservation:
+    return store.reserve_send(None, [BudgetAsk("caller", key, limit)], now=now).reservations[0]
 
 
 def refused_for(store: Store, now: int, **limits: Any) -> tuple[str, int]:
     """Which rule refuses a reservation, and the seconds it says to wait."""
-    with pytest.raises(LimitReached) as caught:
+    with pytest.raises(BudgetRefused) as caught:
         reserve(store, now, **limits)
-    return caught.value.rule, caught.value.wait
+    return caught.value.reached.rule, caught.value.reached.wait
 
 
 def created(store: Store, verification_id: str = "v1", **fields: Any) -> VerificationRecord:
@@ -79,7 +89,7 @@ def created(store: Store, verification_id: str = "v1", **fields: Any) -> Verific
 
 class TestReserve:
     def test_the_first_start_has_nothing_before_it(self, store: Store) -> None:
-        assert reserve(store, NOW) == StartReservation("number", NUMBER, NOW, NOW, None, None)
+        assert reserve(store, NOW) == StartReservation("number", NUMBER, NOW, NOW)
 
     def test_a_full_window_waits_until_its_oldest_start_leaves_it(self, store: Store) -> None:
         # Given three starts, 30 s apart, in a window of 600 s
@@ -98,7 +108,7 @@ class TestReserve:
             reserve(store, NOW + offset)
         # When the first start leaves the window (at 600 s), one more fits, and no more until the second
         # leaves (at 630 s): a fixed window would have let three more through at once
-        assert reserve(store, NOW + 600).previous_start == NOW + 60
+        reserve(store, NOW + 600)
         assert refused_for(store, NOW + 629) == ("window", 1)
         reserve(store, NOW + 630)
         assert refused_for(store, NOW + 659) == ("window", 1)
@@ -109,17 +119,17 @@ class TestReserve:
         # Given a limit of 100 per hour, counted per minute, full: a start every 30 s from a minute's start
         limit, minute = Limit(100, 3600), NOW - NOW % 60
         for second in range(0, 100 * 30, 30):
-            store.reserve("caller", "busy", now=minute + second, limit=limit)
+            reserve_caller(store, "busy", minute + second, limit)
         # When the first start is an hour old, its minute still counts until all of that minute is
-        with pytest.raises(LimitReached) as caught:
-            store.reserve("caller", "busy", now=minute + 3600, limit=limit)
-        assert caught.value.wait == 59
-        store.reserve("caller", "busy", now=minute + 3659, limit=limit)
+        with pytest.raises(BudgetRefused) as caught:
+            reserve_caller(store, "busy", minute + 3600, limit)
+        assert caught.value.reached.wait == 59
+        reserve_caller(store, "busy", minute + 3659, limit)
 
     def test_limits_are_counted_per_kind_and_key(self, store: Store) -> None:
         reserve(store, NOW, max_starts=1)
         reserve(store, NOW + 30, key="other-number", max_starts=1)
-        store.reserve("caller", NUMBER, now=NOW + 30, limit=Limit(1, 600))
+        reserve_caller(store, NUMBER, NOW + 30, Limit(1, 600))
         assert refused_for(store, NOW + 30, max_starts=1) == ("window", 570)
 
     def test_a_released_slot_can_be_taken_again_without_a_gap(self, store: Store) -> None:
@@ -127,30 +137,34 @@ class TestReserve:
         taken = reserve(store, NOW, max_starts=1)
         # When it is released, then the next start needs neither a free slot nor the gap
         store.release(taken)
-        assert reserve(store, NOW + 1, max_starts=1).previous_start is None
+        reserve(store, NOW + 1, max_starts=1)
 
     def test_a_release_puts_the_start_before_it_back_as_the_last(self, store: Store) -> None:
+        # Given a start, and one 30 s later that sent nothing and gave its slot back
         reserve(store, NOW)
         store.release(reserve(store, NOW + 30))
-        assert reserve(store, NOW + 40).previous_start == NOW
+        # Then the gap counts from the first again: 31 s after it a start fits, and the next waits for it
+        reserve(store, NOW + 31)
+        assert refused_for(store, NOW + 40) == ("gap", 21)
 
     def test_a_release_after_a_later_start_gives_the_slot_but_not_the_gap_back(self, store: Store) -> None:
         first = reserve(store, NOW, max_starts=2)
         reserve(store, NOW + 30, max_starts=2)
         store.release(first)
         assert refused_for(store, NOW + 40, max_starts=2) == ("gap", 20)
-        assert reserve(store, NOW + 60, max_starts=2).previous_start == NOW + 30
+        reserve(store, NOW + 60, max_starts=2)  # the window holds one start: the first's slot came back
 
     def test_the_reservation_names_the_owners_latest_verification_only(self, store: Store) -> None:
         # Given a verification whose workflow waits on a task token
         reserve(store, NOW)
         created(store, task_token=TOKEN)
+        ask = BudgetAsk("number", NUMBER, Limit(3, 600, 30), keep_for=600)
         # When its owner starts again, then the reservation names it and its waiting workflow
-        again = reserve(store, NOW + 30)
-        assert again.previous == Latest("v1", True)
-        assert again.previous_start == NOW
+        again = store.reserve_send(None, [ask], now=NOW + 30, latest_for=(NUMBER, OWNER))
+        assert again.latest == Latest("v1", True)
         # And when another owner starts for the number, nothing of the first owner's is named
-        assert reserve(store, NOW + 60, owner="someone-else").previous is None
+        theirs = store.reserve_send(None, [ask], now=NOW + 60, latest_for=(NUMBER, "someone-else"))
+        assert theirs.latest is None
 
 
 class TestCreate:
@@ -528,6 +542,20 @@ class TestTaskTokens:
         store.replace_task_token("v1", "retried-token")
         assert store.take_task_token("v1") == "retried-token"
 
+    def test_a_success_takes_the_token_in_the_same_change_when_asked(self, store: Store) -> None:
+        # Given a workflow's verification
+        created(store, task_token=TOKEN)
+        # When a wrong code comes with take_token, then nothing changes and the token stays
+        with pytest.raises(ConditionFailed):
+            store.succeed_if_matches("v1", secret_hash="wrong", owner_hash=OWNER, now=NOW, take_token=True)
+        # And when the right one comes, the success returns the token and no one can take it again
+        verified = store.succeed_if_matches(
+            "v1", secret_hash=SECRET, owner_hash=OWNER, now=NOW, take_token=True
+        )
+        assert (verified.status, verified.attempts, verified.task_token) == (Status.SUCCESSFUL, 1, TOKEN)
+        assert store.get("v1") == replace(verified, task_token=None)
+        assert store.take_task_token("v1") is None
+
     def test_a_finished_verification_keeps_its_token(self, store: Store) -> None:
         created(store, task_token=TOKEN)
         verified = store.succeed_if_matches("v1", secret_hash=SECRET, owner_hash=OWNER, now=NOW)
@@ -566,8 +594,11 @@ class TestAtRest:
         }
         assert items[f"number#{NUMBER}"] == {
             "pk": {"S": f"number#{NUMBER}"},
-            "log": {"M": {str(NOW): {"N": "1"}}},
+            f"b{NOW}": {"N": "1"},
+            "total": {"N": "1"},
+            "oldest": {"N": str(NOW)},
             "lastStart": {"N": str(NOW)},
+            "prevStart": {"N": "0"},
             "version": {"N": "1"},
             "ttl": {"N": str(NOW + 600 + RETENTION_SECONDS)},
             f"latest:{OWNER}": {"S": "v1"},
@@ -595,19 +626,19 @@ class Serialised:
 
 
 class TestConcurrency:
-    """The DynamoDB store under racing starts: the version condition, not a read, decides."""
+    """The DynamoDB store under racing starts: DynamoDB's atomic condition, not a read, decides."""
 
     def test_racing_starts_from_many_environments_never_exceed_the_limit(self, dynamodb: Any) -> None:
-        # Given eight Lambda environments (each its own store, with its own memory of the log)
+        # Given eight Lambda environments (each its own store)
         client: Any = Serialised(dynamodb)
         stores = [VerificationStore(TABLE, client) for _ in range(8)]
-        limit, taken, refused = Limit(5, 600), [], []
+        ask, taken, refused = BudgetAsk("number", NUMBER, Limit(5, 600)), [], []
 
         def start(store: VerificationStore) -> None:
             try:
-                taken.append(store.reserve("number", NUMBER, now=NOW, limit=limit))
-            except LimitReached as reached:
-                refused.append(reached.rule)
+                taken.append(store.reserve_send(None, [ask], now=NOW))
+            except BudgetRefused as caught:
+                refused.append(caught.reached.rule)
 
         # When all of them start for one number at once, twice over
         for _ in range(2):
@@ -622,19 +653,33 @@ class TestConcurrency:
         assert len(refused) == 11
         assert set(refused) <= {"window", "contention"}
 
-    def test_an_environment_that_remembers_an_old_log_decides_on_the_current_one(self, dynamodb: Any) -> None:
-        # Given two environments, the first of which saw the log when it had one start
-        first, second = VerificationStore(TABLE, dynamodb), VerificationStore(TABLE, dynamodb)
-        limit = Limit(2, 600)
-        first.reserve("caller", "backend", now=NOW, limit=limit)
-        # When the second takes the last slot, the first's memory is out of date
-        second.reserve("caller", "backend", now=NOW + 1, limit=limit)
-        # Then the first is refused on the log as it is, and after a release elsewhere it is let through
-        with pytest.raises(LimitReached):
-            first.reserve("caller", "backend", now=NOW + 2, limit=limit)
-        second.release(second.reserve("caller", "other", now=NOW + 2, limit=limit))
-        taken = second.reserve("caller", "backend-2", now=NOW + 3, limit=limit)
-        assert taken.previous_start is None
+    def test_a_start_with_room_is_one_write_whatever_other_environments_did(self, dynamodb: Any) -> None:
+        # Given a caller's budget another environment has been using
+        calls: list[str] = []
+        dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        limit = Limit(100, 3600)
+        for second in range(5):
+            reserve_caller(VerificationStore(TABLE, dynamodb), "backend", NOW + second, limit)
+        # When a fresh environment starts for it, then it needs one transaction and no read
+        calls.clear()
+        reserve_caller(VerificationStore(TABLE, dynamodb), "backend", NOW + 5, limit)
+        assert calls == ["TransactWriteItems"]
+
+    def test_starts_that_left_the_window_are_dropped_by_the_start_that_finds_the_log_full(
+        self, dynamodb: Any
+    ) -> None:
+        # Given a number whose three starts have all left the window
+        store = VerificationStore(TABLE, dynamodb)
+        for offset in (0, 30, 60):
+            reserve(store, NOW + offset)
+        # When it starts again, then the start gets through and the item holds only it
+        reserve(store, NOW + 700)
+        item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"number#{NUMBER}"}})["Item"]
+        assert {name: item[name]["N"] for name in item if name.startswith("b") or name == "total"} == {
+            f"b{NOW + 700}": "1",
+            "total": "1",
+        }
+        assert refused_for(store, NOW + 710) == ("gap", 20)
 
     def test_a_log_kept_in_fixed_windows_by_an_earlier_release_counts_in_full(self, dynamodb: Any) -> None:
         # Given a number item as the fixed-window release wrote it: a full window of 3
@@ -649,7 +694,26 @@ class TestConcurrency:
         )
         store = VerificationStore(TABLE, dynamodb)
         # When a start comes, then the three count as the last start's, the strictest reading
-        with pytest.raises(LimitReached) as caught:
-            reserve(store, NOW)
-        assert (caught.value.rule, caught.value.wait) == ("window", 500)
-        assert reserve(store, NOW + 500).previous_start == NOW - 100
+        assert refused_for(store, NOW) == ("window", 500)
+        reserve(store, NOW + 500)
+        assert refused_for(store, NOW + 510) == ("gap", 20)
+
+    def test_a_log_map_of_the_previous_release_is_read_and_rewritten(self, dynamodb: Any) -> None:
+        # Given a number item as the previous release wrote it: a map of buckets under a version
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": {"S": f"number#{NUMBER}"},
+                "log": {"M": {str(NOW - 100): {"N": "2"}, str(NOW - 50): {"N": "1"}}},
+                "lastStart": {"N": str(NOW - 50)},
+                "version": {"N": "7"},
+                f"latest:{OWNER}": {"S": "v0"},
+            },
+        )
+        store = VerificationStore(TABLE, dynamodb)
+        # When starts come, then its three starts count, and the first start after them rewrites it
+        assert refused_for(store, NOW) == ("window", 500)
+        reserve(store, NOW + 500)
+        item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"number#{NUMBER}"}})["Item"]
+        assert "log" not in item
+        assert (item["total"]["N"], item["version"]["N"], item[f"latest:{OWNER}"]["S"]) == ("2", "8", "v0")

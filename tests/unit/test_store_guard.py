@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from phone_verification.fraud import DAY, GuardPolicy
-from phone_verification.ports import Store
+from phone_verification.ports import GuardAsk, Store
 from phone_verification.store import VerificationStore
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
 from tests.fakes import TABLE, make_table
@@ -37,7 +37,8 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 def take(store: Store, now: int = NOW, number: str = "number-hash") -> tuple[bool, bool]:
-    verdict = store.guard_take(PREFIX, country="SE", number_hash=number, now=now, policy=POLICY)
+    verdict = store.reserve_send(GuardAsk(PREFIX, "SE", number, POLICY), (), now=now).verdict
+    assert verdict is not None
     return verdict.allowed, verdict.counted
 
 
@@ -68,7 +69,8 @@ class TestGuardContract:
     def test_prefixes_are_counted_apart(self, store: Store) -> None:
         for i in range(5):
             take(store, NOW + i)
-        other = store.guard_take("other-prefix", country="SE", number_hash="n", now=NOW, policy=POLICY)
+        other = store.reserve_send(GuardAsk("other-prefix", "SE", "n", POLICY), (), now=NOW).verdict
+        assert other is not None
         assert other.allowed
 
 

@@ -8,13 +8,13 @@ use in-memory fakes of each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .errors import VerificationError
 from .fraud import GuardPolicy, Verdict
-from .limits import Limit
+from .limits import Limit, LimitReached
 from .model import (
     ChannelSwitch,
     Method,
@@ -49,9 +49,52 @@ class StartReservation:
     key_hash: str
     taken_at: int
     bucket: int  # the log's bucket the start was counted in
-    previous_start: int | None
-    # For a number: the starting owner's latest verification for it, as it was when the slot was taken.
-    previous: Latest | None = None
+    shard: int = 0  # which of the budget's items holds it (a large budget is spread over several)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardAsk:
+    """The fraud guard's part of a send: the prefix's keyed hash, its country (the only part of it kept in
+    clear), the number's keyed hash (safe-listed numbers pass) and the rules."""
+
+    prefix_hash: str
+    country: str
+    number_hash: str
+    policy: GuardPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAsk:
+    """A send limit a send must fit in: whose log (``kind`` and keyed hash) and the limit. ``keep_for``:
+    keep the log at least that long (a number's item also holds its owners' latest verifications)."""
+
+    kind: BudgetKind
+    key_hash: str
+    limit: Limit
+    keep_for: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SendReservation:
+    """What a send took: the guard's verdict (None when it was not asked), a slot of each budget in the
+    order asked (none when the guard refused under ``enforce``), and the owner's latest verification for
+    the number when it was asked for."""
+
+    verdict: Verdict | None
+    reservations: tuple[StartReservation, ...]
+    latest: Latest | None = None
+
+
+class BudgetRefused(Exception):
+    """The budget asked for at ``index`` does not allow the send now (``reached``: which rule, for how
+    long); nothing was taken. ``index`` -1: the budgets kept changing under the send (contention).
+    ``verdict``: the guard's, when it had decided one (a refusal under ``monitor`` is still logged)."""
+
+    def __init__(self, index: int, reached: LimitReached, verdict: Verdict | None = None) -> None:
+        super().__init__(f"budget {index} refused the send: {reached}")
+        self.index = index
+        self.reached = reached
+        self.verdict = verdict
 
 
 class ConditionFailed(Exception):
@@ -63,23 +106,23 @@ class ConditionFailed(Exception):
 
 
 class Store(Protocol):
-    """Verifications and send budgets. Every change is one conditional write: the condition, not a read
-    before the write, decides, so limits hold under any concurrency. Failures of the store itself are
-    raised as ``ServiceUnavailable`` (retry soon) or ``InternalError``."""
+    """Verifications, send budgets and the fraud guard's prefixes. Every change is conditional: the
+    condition, not a read before the write, decides, so limits hold under any concurrency. Failures of the
+    store itself are raised as ``ServiceUnavailable`` (retry soon) or ``InternalError``."""
 
-    def reserve(
+    def reserve_send(
         self,
-        kind: BudgetKind,
-        key_hash: str,
+        guard: GuardAsk | None,
+        budgets: Sequence[BudgetAsk],
         *,
         now: int,
-        limit: Limit,
-        keep_for: int = 0,
-        owner_hash: str | None = None,
-    ) -> StartReservation:
-        """Take a start slot under ``limit`` (``limits.take``, atomically) or raise ``LimitReached``.
-        ``keep_for``: keep the log at least that long; ``owner_hash``: whose latest verification for the
-        number to return with the slot."""
+        latest_for: tuple[str, str] | None = None,
+    ) -> SendReservation:
+        """Take what a send needs, all or nothing: a token of the guard's prefix (``fraud.decide``) and a
+        slot of each budget (``limits.take``), atomically. When the guard refuses under ``enforce``,
+        nothing is taken and the refusal is returned; under ``monitor`` the budgets are taken without a
+        token. When a budget refuses, ``BudgetRefused`` names the first in order that does. ``latest_for``
+        (number hash, owner hash): also return that owner's latest verification for the number."""
         ...
 
     def release(self, reservation: StartReservation) -> None:
@@ -101,10 +144,11 @@ class Store(Protocol):
     def get(self, verification_id: str) -> VerificationRecord | None: ...
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
         """Count the attempt and mark success if the hash matches and the verification is open;
-        ``ConditionFailed`` otherwise."""
+        ``ConditionFailed`` otherwise. ``take_token``: also take the task token (``take_task_token``) in
+        the same change; the returned record carries it, the stored one no longer does."""
         ...
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
@@ -144,12 +188,6 @@ class Store(Protocol):
         ...
 
     # The fraud guard's prefixes (``fraud.py``), each by the keyed hash of the prefix.
-
-    def guard_take(
-        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
-    ) -> Verdict:
-        """``fraud.decide`` for one send to the prefix, atomically; the verdict's state is not returned."""
-        ...
 
     def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
         """``fraud.credit``: a counted send converted (best effort)."""

@@ -1,6 +1,6 @@
 """DynamoDB access: the only module that talks to the table (``ports.Store`` over DynamoDB).
 
-One table, partition key ``pk``, three item kinds besides Powertools' idempotency records:
+One table, partition key ``pk``, four item kinds besides Powertools' idempotency records:
 
 - ``verification#<id>``: method, status, reason, attempts, limits, times, the masked number, keyed hashes
   of the number, the owner and of the code or CLI the service checks itself, Sinch's reference.
@@ -8,26 +8,29 @@ One table, partition key ``pk``, three item kinds besides Powertools' idempotenc
   per owner the id of that owner's latest verification for the number (report by number, and superseding
   the owner's previous one); see ``store_budgets.py``.
 - ``caller#<hash of the caller>``: the caller's start limit's log (sliding window).
+- ``guard#<hash of a prefix>``: the fraud guard's bucket of sends for a number range (``store_guard.py``).
 
-Every state change is one conditional write, so limits hold under any concurrency: the condition, not an
-unguarded read before the write, decides (DynamoDB evaluates it atomically with the write, see
+Every state change is conditional, so limits hold under any concurrency: the condition, not an unguarded
+read before the write, decides (DynamoDB evaluates it atomically with the write, see
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
-A failed condition returns the item as it was, which says why. How records become items is in
-``store_items.py``.
+A failed condition returns the item as it was, which says why. A start makes two round trips: one
+transaction takes everything the send needs (``store_send.py``), one after the send stores the
+verification and its number's pointer (``create``); a right code is one conditional update. How records
+become items is in ``store_items.py``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .fraud import GuardPolicy, Verdict
-from .limits import Limit
+from .fraud import GuardPolicy
 from .model import ChannelSwitch, Status, VerificationRecord
-from .ports import BudgetKind, ConditionFailed, Latest, StartReservation
+from .ports import BudgetAsk, ConditionFailed, GuardAsk, Latest, SendReservation, StartReservation
 from .store_budgets import Budgets, latest_attribute, latest_of, waits_attribute
 from .store_guard import GuardTable
 from .store_items import (
@@ -36,7 +39,7 @@ from .store_items import (
     attr_s,
     attr_texts,
     aws_failure,
-    cancelled_items,
+    cancelled_with_items,
     failed_item,
     is_condition_failure,
     is_conflict,
@@ -45,6 +48,7 @@ from .store_items import (
     record_of,
     text_of,
 )
+from .store_send import SendTransaction
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -77,31 +81,25 @@ class VerificationStore:
         self._client = client
         self._budgets = Budgets(table_name, client)
         self._guard = GuardTable(table_name, client)
+        self._send = SendTransaction(
+            table_name, client, self._guard, retention=RETENTION_SECONDS, latest=self._latest
+        )
 
-    # ---------------------------------------------------------------------- start limits (number, caller)
+    # --------------------------------------------------------------- what a send takes (guard, limits)
 
-    def reserve(
+    def reserve_send(
         self,
-        kind: BudgetKind,
-        key_hash: str,
+        guard: GuardAsk | None,
+        budgets: Sequence[BudgetAsk],
         *,
         now: int,
-        limit: Limit,
-        keep_for: int = 0,
-        owner_hash: str | None = None,
-    ) -> StartReservation:
-        """Take a start slot under ``limit`` or raise ``LimitReached`` (``store_budgets``). ``keep_for``
-        keeps the item (and the owners' latest verifications for a number) at least that long."""
-        ttl = now + max(limit.window, keep_for) + RETENTION_SECONDS
-        return self._budgets.reserve(kind, key_hash, now=now, limit=limit, ttl=ttl, owner_hash=owner_hash)
+        latest_for: tuple[str, str] | None = None,
+    ) -> SendReservation:
+        """The guard's token and every budget's slot in one transaction (``store_send``)."""
+        return self._send.reserve(guard, budgets, now=now, latest_for=latest_for)
 
     def release(self, reservation: StartReservation) -> None:
         self._budgets.release(reservation)
-
-    def guard_take(
-        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
-    ) -> Verdict:
-        return self._guard.take(prefix_hash, country=country, number_hash=number_hash, now=now, policy=policy)
 
     def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
         self._guard.credit(prefix_hash, now=now, policy=policy)
@@ -118,7 +116,8 @@ class VerificationStore:
     def create(self, record: VerificationRecord, *, replaces: Latest | None) -> Latest | None:
         """Store a started verification, make it its owner's latest for the number and abort the one it
         replaces, in one transaction. Overlapping starts of one owner for one number race for the
-        pointer: a transaction whose expected pointer moved reads it again and replaces that one."""
+        pointer: a transaction whose expected pointer moved learns where it points now (the number's item
+        as it was, in the cancellation reason) and replaces that one."""
         ttl = record.expires_at + RETENTION_SECONDS
         expected = replaces
         for _ in range(_RACE_RETRIES):
@@ -130,11 +129,11 @@ class VerificationStore:
                 self._client.transact_write_items(TransactItems=items)
                 return expected if aborts else None
             except ClientError as exc:
-                failed = cancelled_items(exc)
-                if failed and failed <= {1, 2} and 1 in failed:
+                failed = cancelled_with_items(exc)
+                if failed and set(failed) <= {1, 2} and 1 in failed:
                     # Another start of this owner moved the pointer: replace the one it points at now.
-                    expected = self._latest(record.number_hash, record.owner_hash)
-                elif failed == {2}:  # the replaced one already ended (verified, expired...): keep it
+                    expected = latest_of(failed[1], record.owner_hash)
+                elif set(failed) == {2}:  # the replaced one already ended (verified, expired...): keep it
                     self._create_without_abort(items[:2])
                     return None
                 elif not is_conflict(exc):
@@ -150,6 +149,7 @@ class VerificationStore:
             raise aws_failure("create verification", exc) from exc
 
     def _latest(self, number_hash: str, owner_hash: str) -> Latest | None:
+        """The owner's latest verification for the number, read while a start's slots are taken."""
         names = (latest_attribute(owner_hash), waits_attribute(owner_hash))
         return latest_of(self._get(key_of("number", number_hash), *names) or {}, owner_hash)
 
@@ -158,21 +158,33 @@ class VerificationStore:
         return record_of(item) if item else None
 
     def succeed_if_matches(
-        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int
+        self, verification_id: str, *, secret_hash: str, owner_hash: str, now: int, take_token: bool = False
     ) -> VerificationRecord:
-        """Count the attempt and mark success in one write if the hash matches and the check is open."""
-        return self._update(
+        """Count the attempt and mark success in one write if the hash matches and the check is open.
+        ``take_token``: the same write removes the waiting workflow's task token, which the returned record
+        carries (a success ends the verification, so no other request may resume its workflow)."""
+        update = "SET #status = :successful, #attempts = #attempts + :one, #verified = :now"
+        names = {**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"}
+        if take_token:
+            update += " REMOVE #token"
+            names["#token"] = "taskToken"
+        record = self._update(
             verification_id,
-            update="SET #status = :successful, #attempts = #attempts + :one, #verified = :now",
+            update=update,
             condition=f"{_OPEN} AND #secret = :secret",
-            names={**_OPEN_NAMES, "#secret": "secretHash", "#verified": "verifiedAt"},
+            names=names,
             values={
                 **_open_values(owner_hash, now),
                 ":successful": attr_s(Status.SUCCESSFUL.value),
                 ":secret": attr_s(secret_hash),
             },
             action="succeed",
+            returned="ALL_OLD" if take_token else "ALL_NEW",
         )
+        if not take_token:
+            return record
+        # The item as it was, with this write's changes: the token stays in the record, not in the item.
+        return replace(record, status=Status.SUCCESSFUL, attempts=record.attempts + 1)
 
     def count_attempt(self, verification_id: str, *, owner_hash: str, now: int) -> VerificationRecord:
         """Use up one attempt of an open verification; the condition keeps the count within the limit."""
@@ -379,9 +391,10 @@ class VerificationStore:
         names: Mapping[str, str],
         values: Mapping[str, AttributeValueTypeDef],
         action: str,
+        returned: Literal["ALL_NEW", "ALL_OLD"] = "ALL_NEW",
     ) -> VerificationRecord:
-        """One conditional write to a verification: the item as it is after it, or ``ConditionFailed``
-        with the item as it was."""
+        """One conditional write to a verification: the item as it is after it (``returned``: or as it was
+        before), or ``ConditionFailed`` with the item as it was."""
         try:
             new = self._client.update_item(
                 TableName=self._table,
@@ -390,7 +403,7 @@ class VerificationStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=dict(names),
                 ExpressionAttributeValues=dict(values),
-                ReturnValues="ALL_NEW",
+                ReturnValues=returned,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:

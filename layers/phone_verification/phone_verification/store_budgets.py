@@ -1,15 +1,26 @@
 """The start limits' logs and the owners' latest verifications in DynamoDB (part of ``store.py``).
 
-Items ``number#<hash>`` and ``caller#<hash>`` hold a limit's log (``limits.StartLog``): ``log`` (a map of
-bucket -> starts), ``lastStart`` and ``version``. ``limits.take`` decides from the log as it was; the write
-that records the start is conditional on ``version`` being unchanged, so two starts that read the same log
-cannot both take its last slot: the loser gets the item as it now is (``ReturnValuesOnConditionCheckFailure``)
-and decides again. A log this store instance wrote last is remembered, so a busy caller's next start
-needs one write; a refusal is only ever decided on the log as DynamoDB has it.
+Items ``number#<hash>`` and ``caller#<hash>`` hold a limit's log (``limits.StartLog``) as top-level
+attributes: ``b<bucket>`` (the starts counted in that bucket), ``total`` (the sum of all of them),
+``oldest`` (the oldest bucket held), ``lastStart`` and ``prevStart`` (the start before it, which a
+release puts back), ``version`` (every write adds one) and ``ttl``.
 
-A number's item also holds, per owner, ``latest:<owner hash>`` (that owner's latest verification for
-the number) and ``waits:<owner hash>`` (whether a workflow task waits on it): another owner's starts
-never replace or reveal it.
+A start takes its slot with one conditional update that needs neither a read nor a memory of the item:
+add one to its bucket and to ``total`` if ``total`` is below the limit (and, with a minimum gap, if
+``lastStart`` is old enough). ``total`` counts every start the item holds, inside the window or not, so
+"total below the limit" implies "fewer than the limit in any window": the update can never let one too
+many through, and starts racing from many execution environments need nothing but DynamoDB's atomic
+condition. Only when the condition fails is the log decided on (``limits.take``), on the item as it was
+(``ReturnValuesOnConditionCheckFailure``): a refusal is always decided on the log as DynamoDB has it; a
+start the window allows (the item held starts that have left it) is written with those buckets removed,
+conditional on ``version``. Items of earlier releases (a ``log`` map, or a fixed window's ``starts``)
+fail the first condition and are rewritten the same way. A large limit's item holds at most ``_SPARE``
+buckets beyond its window (``oldest``), so it stays small.
+
+These updates are items of the transaction that takes everything a send needs (``store_send.py``). A
+number's item also holds, per owner, ``latest:<owner hash>`` (that owner's latest verification for the
+number) and ``waits:<owner hash>`` (whether a workflow task waits on it): another owner's starts never
+replace or reveal it.
 """
 
 from __future__ import annotations
@@ -21,20 +32,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .limits import EMPTY, Limit, LimitReached, StartLog, take
-from .ports import BudgetKind, Latest, StartReservation
-from .store_items import attr_n, aws_failure, failed_item, int_of, is_condition_failure, key_of, text_of
+from .limits import EMPTY, StartLog, take
+from .ports import BudgetAsk, Latest, StartReservation
+from .store_items import attr_n, int_of, key_of, text_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 logger = logging.getLogger(__name__.removesuffix("_budgets"))
 
-# Rounds of "decide, write, lose to a concurrent start" before giving up; each round one start wins.
-_ROUNDS = 6
-_REMEMBERED = 512
-_NAMES = {"#log": "log", "#last": "lastStart", "#version": "version", "#ttl": "ttl"}
+# Buckets a large limit's item may hold beyond its window before a start prunes them (one extra round
+# trip per item every _SPARE buckets at most): keeps the item, and so every write's cost, small.
+_SPARE = 10
+_LAST, _PREV = "lastStart", "prevStart"
+# Attributes of the two earlier formats: a ``log`` map of buckets, and a fixed window's counters.
+_OLD = ("log", "starts", "windowStart")
 
 
 def latest_attribute(owner_hash: str) -> str:
@@ -53,148 +66,168 @@ def latest_of(item: Mapping[str, Any], owner_hash: str | None) -> Latest | None:
     return Latest(latest, bool(item.get(waits_attribute(owner_hash), {}).get("BOOL", False)))
 
 
+def budget_key(ask: BudgetAsk, shard: int = 0) -> dict[str, AttributeValueTypeDef]:
+    """A budget's item; a large one is spread over several (``shard`` > 0)."""
+    return key_of(ask.kind, ask.key_hash if shard == 0 else f"{ask.key_hash}#{shard}")
+
+
 @dataclass(frozen=True, slots=True)
-class _Seen:
-    """A log as an item held it: ``version`` None for an item without one (none at all, or older)."""
+class Seen:
+    """A log as an item held it: ``version`` None for an item without one; ``held``: the attributes that
+    hold its buckets (and those of an earlier format)."""
 
     log: StartLog
     version: int | None
     exists: bool
+    held: tuple[str, ...] = ()
 
 
-def _seen(item: Mapping[str, Any]) -> _Seen:
+def seen_of(item: Mapping[str, Any]) -> Seen:
     if not item:
-        return _Seen(EMPTY, None, exists=False)
+        return Seen(EMPTY, None, exists=False)
+    buckets = {int(name[1:]): int(value["N"]) for name, value in item.items() if _is_bucket(name, value)}
+    held = tuple(name for name in item if name in _OLD or _is_bucket(name, item[name]))
     raw = item.get("log", {}).get("M")
-    if isinstance(raw, Mapping):
-        buckets = {int(bucket): int(value["N"]) for bucket, value in raw.items()}
+    if isinstance(raw, Mapping):  # the previous release's map of buckets
+        buckets |= {int(bucket): int(value["N"]) for bucket, value in raw.items()}
+    elif "starts" in item:
+        # A fixed window's count (an earlier release) is taken as the last start's: the strictest reading.
+        count, last = int_of(item, "starts") or 0, int_of(item, _LAST)
+        buckets |= {last: count} if count and last is not None else {}
+    return Seen(StartLog(buckets, int_of(item, _LAST)), int_of(item, "version"), exists=True, held=held)
+
+
+def _is_bucket(name: str, value: Any) -> bool:
+    return name[:1] == "b" and name[1:].isdigit() and isinstance(value, Mapping) and "N" in value
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a budget's slot is taken in the next transaction: blind (``seen`` None) or written over the log
+    as it was seen (then ``log`` is that log with this start in it)."""
+
+    shard: int = 0
+    seen: Seen | None = None
+    log: StartLog | None = None
+
+
+def refreshed(ask: BudgetAsk, plan: Plan, item: Mapping[str, Any], now: int) -> Plan:
+    """The plan after the transaction's update of this budget failed its condition, ``item`` being the
+    item as it was: raises ``LimitReached`` when the log as DynamoDB has it does not allow the start."""
+    seen = seen_of(item)
+    if not seen.exists:  # gone since (TTL): blind again
+        return Plan(plan.shard)
+    return Plan(plan.shard, seen, take(ask.limit, seen.log, now))
+
+
+def take_item(table: str, ask: BudgetAsk, plan: Plan, *, now: int, ttl: int) -> TransactWriteItemTypeDef:
+    """The transaction's update that takes a slot of ``ask`` as ``plan`` says."""
+    limit, bucket = ask.limit, ask.limit.bucket(now)
+    names = {"#b": f"b{bucket}", "#total": "total", "#oldest": "oldest", "#version": "version"}
+    names |= {"#last": _LAST, "#prev": _PREV, "#ttl": "ttl"}
+    values: dict[str, AttributeValueTypeDef] = {":one": attr_n(1), ":now": attr_n(now), ":ttl": attr_n(ttl)}
+    if plan.seen is None or plan.log is None:
+        values |= {":zero": attr_n(0), ":bucket": attr_n(bucket), ":max": attr_n(limit.max_starts)}
+        # Written before #last is: DynamoDB reads every operand from the item as it was, and so does moto
+        # when the action comes first.
+        update = (
+            "SET #b = if_not_exists(#b, :zero) + :one, #total = if_not_exists(#total, :zero) + :one,"
+            " #oldest = if_not_exists(#oldest, :bucket), #prev = if_not_exists(#last, :zero),"
+            " #last = :now, #ttl = :ttl ADD #version :one"
+        )
+        names |= {f"#old{i}": name for i, name in enumerate(_OLD)}
+        fresh = " AND ".join(f"attribute_not_exists(#old{i})" for i in range(len(_OLD)))
+        room = "#total < :max"
+        if limit.granularity > 1:
+            values[":horizon"] = attr_n(limit.bucket(now - limit.window) - _SPARE * limit.granularity)
+            room += " AND #oldest >= :horizon"
+        condition = f"((attribute_not_exists(#total) AND {fresh}) OR ({room}))"
+        if limit.min_gap:
+            values[":cutoff"] = attr_n(now - limit.min_gap)
+            condition += " AND (attribute_not_exists(#last) OR #last <= :cutoff)"
     else:
-        # An item from a release that counted starts per fixed window: its count is taken as the last
-        # start's, the strictest reading.
-        count, last = int_of(item, "starts") or 0, int_of(item, "lastStart")
-        buckets = {last: count} if count and last is not None else {}
-    return _Seen(StartLog(buckets, int_of(item, "lastStart")), int_of(item, "version"), exists=True)
+        update, condition = _rewrite(plan.seen, plan.log, bucket, names, values)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": budget_key(ask, plan.shard),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _rewrite(
+    seen: Seen, log: StartLog, bucket: int, names: dict[str, str], values: dict[str, AttributeValueTypeDef]
+) -> tuple[str, str]:
+    """Write ``log`` (the seen log with the start in it) over the item, if it is still as seen: buckets
+    that left the window and attributes of earlier formats go."""
+    kept = {f"b{held}" for held in log.buckets}
+    gone = [name for name in seen.held if name not in kept]
+    names |= {f"#gone{i}": name for i, name in enumerate(gone)}
+    values |= {
+        ":count": attr_n(log.buckets[bucket]),
+        ":total": attr_n(log.total),
+        ":oldest": attr_n(min(log.buckets)),
+        ":prev": attr_n(seen.log.last or 0),
+        ":version": attr_n((seen.version or 0) + 1),
+    }
+    update = (
+        "SET #b = :count, #total = :total, #oldest = :oldest, #prev = :prev, #last = :now, #ttl = :ttl,"
+        " #version = :version"
+    )
+    del values[":one"]
+    if gone:
+        update += " REMOVE " + ", ".join(f"#gone{i}" for i in range(len(gone)))
+    if not seen.exists:
+        return update, "attribute_not_exists(pk)"
+    if seen.version is None:
+        return update, "attribute_exists(pk) AND attribute_not_exists(#version)"
+    values[":seen"] = attr_n(seen.version)
+    return update, "#version = :seen"
+
+
+def reservation(ask: BudgetAsk, plan: Plan, now: int) -> StartReservation:
+    return StartReservation(ask.kind, ask.key_hash, now, ask.limit.bucket(now), plan.shard)
 
 
 class Budgets:
+    """Gives slots back (the taking is part of a send's transaction)."""
+
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        self._remembered: dict[tuple[BudgetKind, str], _Seen] = {}
-
-    def reserve(
-        self,
-        kind: BudgetKind,
-        key_hash: str,
-        *,
-        now: int,
-        limit: Limit,
-        ttl: int,
-        owner_hash: str | None = None,
-    ) -> StartReservation:
-        remembered = self._remembered.get((kind, key_hash))
-        seen = remembered or _Seen(EMPTY, None, exists=False)
-        for _ in range(_ROUNDS):
-            try:
-                log = take(limit, seen.log, now)
-            except LimitReached:
-                if seen is not remembered:
-                    raise
-                seen = self._read(kind, key_hash)  # refuse only on the log as it is, not as remembered
-                remembered = None
-                continue
-            written = self._write(kind, key_hash, seen, log, ttl)
-            if isinstance(written, _Seen):
-                seen, remembered = written, None
-                continue
-            self._remember((kind, key_hash), _Seen(log, (seen.version or 0) + 1, exists=True))
-            bucket = limit.bucket(now)
-            return StartReservation(
-                kind, key_hash, now, bucket, seen.log.last, latest_of(written, owner_hash)
-            )
-        raise LimitReached("contention", limit.min_gap)
 
     def release(self, reservation: StartReservation) -> None:
-        """Give the slot back: one start fewer in its bucket, and the last start as it was before, if this
-        start is still the last one (a later start's gap must not be undone). Best effort."""
-        self._remembered.pop((reservation.kind, reservation.key_hash), None)
-        key = key_of(reservation.kind, reservation.key_hash)
-        names = {"#log": "log", "#bucket": str(reservation.bucket), "#version": "version"}
+        """One start fewer in its bucket, and the start before it back as the last one if this start is
+        still the last (a later start's gap must not be undone). Best effort."""
+        key = key_of(
+            reservation.kind,
+            reservation.key_hash if reservation.shard == 0 else f"{reservation.key_hash}#{reservation.shard}",
+        )
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=key,
-                UpdateExpression="SET #log.#bucket = #log.#bucket - :one, #version = #version + :one",
-                ConditionExpression="#log.#bucket >= :one",
-                ExpressionAttributeNames=names,
+                UpdateExpression="SET #b = #b - :one, #total = #total - :one ADD #version :one",
+                ConditionExpression="#b >= :one",
+                ExpressionAttributeNames={
+                    "#b": f"b{reservation.bucket}",
+                    "#total": "total",
+                    "#version": "version",
+                },
                 ExpressionAttributeValues={":one": attr_n(1)},
             )
-            restore = "REMOVE #last" if reservation.previous_start is None else "SET #last = :previous"
-            values: dict[str, AttributeValueTypeDef] = {":taken": attr_n(reservation.taken_at)}
-            if reservation.previous_start is not None:
-                values[":previous"] = attr_n(reservation.previous_start)
             self._client.update_item(
                 TableName=self._table,
                 Key=key,
-                UpdateExpression=restore,
-                ConditionExpression="#last = :taken",
-                ExpressionAttributeNames={"#last": "lastStart"},
-                ExpressionAttributeValues=values,
+                UpdateExpression="SET #last = #prev",
+                ConditionExpression="#last = :taken AND attribute_exists(#prev)",
+                ExpressionAttributeNames={"#last": _LAST, "#prev": _PREV},
+                ExpressionAttributeValues={":taken": attr_n(reservation.taken_at)},
             )
         except (ClientError, BotoCoreError):
             logger.warning("could not release a start slot; the limit counts it until it leaves the window")
-
-    def _write(
-        self, kind: BudgetKind, key_hash: str, seen: _Seen, log: StartLog, ttl: int
-    ) -> Mapping[str, Any] | _Seen:
-        """Record ``log`` if the item is still as ``seen``: the item as it was before (``ALL_OLD``), or,
-        when another start changed it first, how it is now."""
-        values: dict[str, AttributeValueTypeDef] = {
-            ":log": {"M": {str(bucket): attr_n(count) for bucket, count in log.buckets.items()}},
-            ":last": attr_n(log.last or 0),
-            ":ttl": attr_n(ttl),
-            ":version": attr_n((seen.version or 0) + 1),
-        }
-        if not seen.exists:
-            condition = "attribute_not_exists(pk)"
-        elif seen.version is None:
-            condition = "attribute_exists(pk) AND attribute_not_exists(#version)"
-        else:
-            condition = "#version = :seen"
-            values[":seen"] = attr_n(seen.version)
-        try:
-            old = self._client.update_item(
-                TableName=self._table,
-                Key=key_of(kind, key_hash),
-                UpdateExpression=(
-                    "SET #log = :log, #last = :last, #version = :version, #ttl = :ttl"
-                    " REMOVE #starts, #window"  # the fixed window's counters, on items from before
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={**_NAMES, "#starts": "starts", "#window": "windowStart"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            ).get("Attributes", {})
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise aws_failure("reserve start", exc) from exc
-            return _seen(failed_item(exc))
-        except BotoCoreError as exc:
-            raise aws_failure("reserve start", exc) from exc
-        return old
-
-    def _read(self, kind: BudgetKind, key_hash: str) -> _Seen:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key=key_of(kind, key_hash), ConsistentRead=True
-            ).get("Item", {})
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("read start limit", exc) from exc
-        return _seen(item)
-
-    def _remember(self, key: tuple[BudgetKind, str], seen: _Seen) -> None:
-        self._remembered.pop(key, None)
-        if len(self._remembered) >= _REMEMBERED:
-            self._remembered.pop(next(iter(self._remembered)))
-        self._remembered[key] = seen

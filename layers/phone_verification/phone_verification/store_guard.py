@@ -2,9 +2,10 @@
 with the prefix's bucket (``tokens``, ``updated``), its counts, its safe-list and its country (the only
 part of a prefix kept in clear).
 
-A send is one conditional write in the common case: "take a token if one is left" (``fraud.decide`` with
-a token left). Only an empty bucket needs the rules' clock (tokens come back over time): then the item as
-it was (``ReturnValuesOnConditionCheckFailure``) is decided on and written back conditional on its
+A send's part is one conditional update in the send's transaction (``store_send.py``) in the common case:
+"take a token if one is left" (``fraud.decide`` with a token left). Only an empty bucket needs the rules'
+clock (tokens come back over time): then the item as it was (``ReturnValuesOnConditionCheckFailure``) is
+decided on, and the decided state goes into the transaction's next round, conditional on the item's
 ``version``. A refused prefix is remembered by this execution environment for a few seconds, so a prefix
 under attack (thousands of starts a second) costs DynamoDB one write per environment and interval, never
 one per start: no hot key. Conversions and refunds are atomic additions.
@@ -18,25 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .fraud import GuardPolicy, PrefixState, Verdict, decide
-from .store_items import (
-    attr_n,
-    attr_s,
-    aws_failure,
-    failed_item,
-    int_of,
-    is_condition_failure,
-    key_of,
-    text_of,
-)
+from .ports import GuardAsk
+from .store_items import attr_n, attr_s, int_of, is_condition_failure, key_of, text_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
     _Values = Mapping[str, AttributeValueTypeDef]
 
@@ -50,7 +44,7 @@ KEEP_SECONDS = 30 * 24 * 3600
 # A safe-listed prefix is kept until the listing is taken back: its ``keep`` attribute holds a TTL far in
 # the future, which every send writes back as the item's ``ttl`` instead of "a month from now".
 KEEP_FOREVER = 4_102_444_800  # 2100-01-01
-ROUNDS = 4
+ROUNDS = 4  # the operators' writes (store_guard_admin) against racing sends
 GUARD_NAMES = {
     "#tokens": "tokens",
     "#sends": "sends",
@@ -82,6 +76,17 @@ def attr_float(value: float) -> AttributeValueTypeDef:
     return {"N": f"{value:.6f}".rstrip("0").rstrip(".") or "0"}
 
 
+@dataclass(frozen=True, slots=True)
+class GuardPlan:
+    """How the guard's part of a send goes into the next transaction: decided already (``verdict``: a
+    refusal, a safe-listing; no item), blind ("take a token if one is left"), or the decided ``state``
+    written back over the item as it was (``current``), conditional on its version."""
+
+    verdict: Verdict | None = None
+    current: _Current | None = None
+    state: PrefixState | None = None
+
+
 class GuardTable:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
@@ -90,26 +95,30 @@ class GuardTable:
         # the numbers of it that are safe-listed (which pass all the same)
         self._refused: dict[str, tuple[int, frozenset[str]]] = {}
 
-    def take(
-        self, prefix_hash: str, *, country: str, number_hash: str, now: int, policy: GuardPolicy
-    ) -> Verdict:
-        until, safe_numbers = self._refused.get(prefix_hash, (0, frozenset()))
-        if until > now and number_hash not in safe_numbers:
-            return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
-        current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
-        for _ in range(ROUNDS):
-            if current is not None and not current.exists:  # gone since: it is a new prefix again
-                current = self._take_a_token(prefix_hash, country, number_hash, now, policy)
-            if current is None:
-                return Verdict(True, True, PrefixState(tokens=0.0, updated=now))
-            verdict = decide(policy, current.state, now, number_hash)
-            if not verdict.allowed:
-                self._refused[prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, current.state.safe_numbers)
-                return verdict
-            if not verdict.counted or self._write_back(prefix_hash, current, verdict.state, now):
-                return verdict
-            current = self._read(prefix_hash)
-        return Verdict(False, False, PrefixState(tokens=0.0, updated=now))
+    def plan(self, ask: GuardAsk, now: int) -> GuardPlan:
+        """A prefix this environment found without tokens a moment ago is refused without asking."""
+        until, safe_numbers = self._refused.get(ask.prefix_hash, (0, frozenset()))
+        if until > now and ask.number_hash not in safe_numbers:
+            return GuardPlan(Verdict(False, False, PrefixState(tokens=0.0, updated=now)))
+        return GuardPlan()
+
+    def item(self, ask: GuardAsk, plan: GuardPlan, now: int) -> TransactWriteItemTypeDef:
+        if plan.current is not None and plan.state is not None:
+            return self._write_back(ask.prefix_hash, plan.current, plan.state, now)
+        return self._take_a_token(ask, now)
+
+    def refreshed(self, ask: GuardAsk, item: Mapping[str, Any], now: int) -> GuardPlan:
+        """The plan after the guard's update failed its condition, ``item`` being the prefix as it was:
+        ``fraud.decide`` on it (an empty bucket's refill, a safe-listing)."""
+        current = _Current(item)
+        if not current.exists:  # gone since: it is a new prefix again
+            return GuardPlan()
+        verdict = decide(ask.policy, current.state, now, ask.number_hash)
+        if not verdict.allowed:
+            self._refused[ask.prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, current.state.safe_numbers)
+        if not verdict.counted:
+            return GuardPlan(verdict)
+        return GuardPlan(current=current, state=verdict.state)
 
     def credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
         """A counted send converted: its token back plus ``earn``, below the ceiling (best effort)."""
@@ -153,82 +162,69 @@ class GuardTable:
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def _take_a_token(
-        self, prefix_hash: str, country: str, number_hash: str, now: int, policy: GuardPolicy
-    ) -> _Current | None:
-        """The common case in one write: a new prefix, or one with a token left and no safe-listing.
-        None when it applied; otherwise the item as it was, to decide on."""
+    def _take_a_token(self, ask: GuardAsk, now: int) -> TransactWriteItemTypeDef:
+        """The common case in one update: a new prefix, or one with a token left and no safe-listing."""
         values: dict[str, AttributeValueTypeDef] = {
-            ":budget": attr_n(policy.budget),
+            ":budget": attr_n(ask.policy.budget),
             ":one": attr_n(1),
             ":zero": attr_n(0),
             ":now": attr_n(now),
-            ":country": attr_s(country),
+            ":country": attr_s(ask.country),
             ":ttl": attr_n(now + KEEP_SECONDS),
-            ":number": attr_s(number_hash),
+            ":number": attr_s(ask.number_hash),
         }
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=guard_key(prefix_hash),
-                UpdateExpression=(
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": guard_key(ask.prefix_hash),
+                "UpdateExpression": (
                     "SET #tokens = if_not_exists(#tokens, :budget) - :one,"
                     " #sends = if_not_exists(#sends, :zero) + :one, #updated = :now, #country = :country,"
                     " #ttl = if_not_exists(#keep, :ttl), #version = if_not_exists(#version, :zero) + :one"
                 ),
-                ConditionExpression=(
+                "ConditionExpression": (
                     "attribute_not_exists(pk) OR (#tokens >= :one AND attribute_not_exists(#safe)"
                     " AND NOT contains(#safeNumbers, :number))"
                 ),
-                ExpressionAttributeNames={
+                "ExpressionAttributeNames": {
                     **GUARD_NAMES,
                     "#safe": "safe",
                     "#safeNumbers": "safeNumbers",
                     "#keep": "keep",
                 },
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise aws_failure("fraud guard", exc) from exc
-            return _Current(failed_item(exc))
-        except BotoCoreError as exc:
-            raise aws_failure("fraud guard", exc) from exc
-        return None
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
 
-    def _write_back(self, prefix_hash: str, current: _Current, state: PrefixState, now: int) -> bool:
-        """The decided state, if the item is still as it was read; False when another write came first."""
-        try:
-            self._update(
-                prefix_hash,
-                "SET #tokens = :tokens, #sends = :sends, #updated = :now, #version = :version",
-                "#version = :seen",
-                {"#tokens": "tokens", "#sends": "sends", "#updated": "updated", "#version": "version"},
-                {
+    def _write_back(
+        self, prefix_hash: str, current: _Current, state: PrefixState, now: int
+    ) -> TransactWriteItemTypeDef:
+        """The decided state, if the item is still as it was read."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": guard_key(prefix_hash),
+                "UpdateExpression": (
+                    "SET #tokens = :tokens, #sends = :sends, #updated = :now, #version = :version"
+                ),
+                "ConditionExpression": "#version = :seen",
+                "ExpressionAttributeNames": {
+                    "#tokens": "tokens",
+                    "#sends": "sends",
+                    "#updated": "updated",
+                    "#version": "version",
+                },
+                "ExpressionAttributeValues": {
                     ":tokens": attr_float(state.tokens),
                     ":sends": attr_n(state.sends),
                     ":now": attr_n(now),
                     ":version": attr_n(current.version + 1),
                     ":seen": attr_n(current.version),
                 },
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_failure("fraud guard", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("fraud guard", exc) from exc
-        return True
-
-    def _read(self, prefix_hash: str) -> _Current:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key=guard_key(prefix_hash), ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("fraud guard", exc) from exc
-        return _Current(item.get("Item", {}))
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
 
     def _count_only(self, prefix_hash: str) -> None:
         try:

@@ -149,6 +149,8 @@ def put_and_point(
                 "#waits": f"waits:{record.owner_hash}",
             },
             "ExpressionAttributeValues": values,
+            # A pointer that moved since (an overlapping start) is in the cancellation reason.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
     return [put, point]
@@ -193,6 +195,18 @@ def cancelled_items(exc: ClientError) -> set[int]:
         return set()
     reasons = exc.response.get("CancellationReasons", [])
     return {index for index, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+
+
+def cancelled_with_items(exc: ClientError) -> dict[int, Mapping[str, Any]]:
+    """``cancelled_items`` with each item as it was when its condition failed (empty when it did not
+    exist): DynamoDB returns it in the item's cancellation reason for updates sent with
+    ``ReturnValuesOnConditionCheckFailure=ALL_OLD``."""
+    reasons = exc.response.get("CancellationReasons", [])
+    failed: dict[int, Mapping[str, Any]] = {}
+    for index in cancelled_items(exc):
+        item: object = reasons[index].get("Item")
+        failed[index] = item if isinstance(item, Mapping) else {}
+    return failed
 
 
 def is_conflict(exc: ClientError) -> bool:

@@ -12,9 +12,10 @@ import logging
 
 from phone_verification import codes
 from phone_verification.errors import DestinationDenied
-from phone_verification.fraud import REASON, RULE, prefix_of
+from phone_verification.fraud import REASON, RULE, Verdict, prefix_of
 from phone_verification.model import VerificationRecord
 from phone_verification.phone import PhoneNumber
+from phone_verification.ports import GuardAsk
 
 from .shared import Context
 
@@ -27,26 +28,35 @@ class FraudGuard:
     def __init__(self, context: Context) -> None:
         self._context = context
 
-    def check(self, number: PhoneNumber, hasher: codes.Hasher, method: str, now: int) -> str | None:
-        """Let a send to ``number`` through, or refuse it. The prefix's hash when the send took a token
-        (its conversion is credited, its failure refunded), else None."""
+    def ask(self, number: PhoneNumber, hasher: codes.Hasher) -> GuardAsk | None:
+        """What the store must decide for a send to ``number``; None when the guard does not look at it
+        (off, or a safe-listed country)."""
         policy = self._context.settings.guard_policy
         country = number.country or "ZZ"
         if not policy.on or country in policy.safe_countries:
             return None
         prefix_hash = hasher.prefix(prefix_of(number.e164, number.country_code))
-        verdict = self._context.store.guard_take(
-            prefix_hash, country=country, number_hash=hasher.number(number.e164), now=now, policy=policy
-        )
+        return GuardAsk(prefix_hash, country, hasher.number(number.e164), policy)
+
+    def judge(self, ask: GuardAsk | None, verdict: Verdict | None, method: str) -> str | None:
+        """Let the send through, or refuse it (the store took nothing then). The prefix's hash when the
+        send took a token (its conversion is credited, its failure refunded), else None."""
+        if ask is None or verdict is None:
+            return None
         if verdict.allowed:
-            return prefix_hash if verdict.counted else None
-        enforced = policy.mode == "enforce"
+            return ask.prefix_hash if verdict.counted else None
+        enforced = ask.policy.mode == "enforce"
         self._context.outcomes.record(
-            "guard_refused" if enforced else "guard_would_refuse", method, RULE, country=country
+            "guard_refused" if enforced else "guard_would_refuse", method, RULE, country=ask.country
         )
         logger.warning(
             "the fraud guard refused a send" if enforced else "the fraud guard would refuse a send",
-            extra={"country": country, "rule": RULE, "prefix_id": prefix_hash[:12], "mode": policy.mode},
+            extra={
+                "country": ask.country,
+                "rule": RULE,
+                "prefix_id": ask.prefix_hash[:12],
+                "mode": ask.policy.mode,
+            },
         )
         if enforced:
             raise DestinationDenied(SUSPECTED_FRAUD, reason=REASON)

@@ -14,7 +14,7 @@ from typing import Any
 
 from phone_verification import codes, phone
 from phone_verification.commands import NextCommand
-from phone_verification.errors import Conflict, InternalError, NoChannelLeft, VerificationError
+from phone_verification.errors import Conflict, InternalError, NoChannelLeft
 from phone_verification.model import (
     ChannelSwitch,
     Method,
@@ -42,8 +42,8 @@ class NextChannel:
     def __init__(self, context: Context, resumer: Resumer) -> None:
         self._context = context
         self._resumer = resumer
-        self._limits = SendLimits(context)
         self._guard = FraudGuard(context)
+        self._limits = SendLimits(context, self._guard)
         self._sender = Sender(context, self._limits, self._guard)
         self._lifecycle = Lifecycle(context)
 
@@ -60,12 +60,16 @@ class NextChannel:
         assert record is not None  # refusal() is NotFound for a missing record
         channel, method = _next_channel(record, command.method)
         number = self._number_of(record, method, hasher)
-        guarded = self._guard.check(number, hasher, method.value, now)
-        try:
-            reservations = self._limits.take(command, hasher, record.number_hash, owner_hash, now)
-        except VerificationError:
-            self._guard.refund(guarded, now)
-            raise
+        taken = self._limits.take(
+            command,
+            hasher,
+            number,
+            number_hash=record.number_hash,
+            owner_hash=owner_hash,
+            method=method.value,
+            now=now,
+            latest=False,
+        )
         code = None
         if method is Method.SMS and context.settings.sms_code_source == "service":
             code = codes.generate(context.settings.code_length)
@@ -77,8 +81,8 @@ class NextChannel:
             locale=command.locale,
             code=code,
         )
-        sent = self._sender.send(request, reservations, guarded, now)
-        change = self._change(record, channel, sent, code=code, guarded=guarded, now=now)
+        sent = self._sender.send(request, taken.reservations, taken.guarded, now)
+        change = self._change(record, channel, sent, code=code, guarded=taken.guarded, now=now)
         switched = self._switch(record, command, change, now)
         context.outcomes.record("next", method.value, country=record.country)
         logger.info(

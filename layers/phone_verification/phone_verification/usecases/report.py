@@ -41,7 +41,7 @@ from phone_verification.ports import ConditionFailed
 from .fraud_guard import FraudGuard
 from .lifecycle import Lifecycle
 from .resume import Resumer
-from .shared import Context
+from .shared import Context, alongside
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,18 @@ class ReportVerification:
             submitted = command.code or ""
             candidate = hasher.code(verification_id, submitted)
         try:
+            # A waiting workflow's task token is taken by the same write: no second round trip for it.
             record = context.store.succeed_if_matches(
-                verification_id, secret_hash=candidate, owner_hash=owner_hash, now=now
+                verification_id,
+                secret_hash=candidate,
+                owner_hash=owner_hash,
+                now=now,
+                take_token=context.workflows is not None,
             )
         except ConditionFailed as failed:
             return self._not_matched(failed.record, command, owner_hash, (submitted, candidate), now)
         verified = view(record, now)
-        self._resumer.ended(record, verified)
+        self._resumer.taken(record, verified)
         self._verified(record, submitted, now)
         return verified
 
@@ -200,14 +205,21 @@ class ReportVerification:
             raise VerificationExpired() from None
 
     def _verified(self, record: VerificationRecord, submitted: str, now: int) -> None:
-        """The service found the code right: tell Sinch too, for its statistics and billing. Our verdict
-        stands: a failure here is counted and flagged, never an error for the user. The code is not kept
-        for a later retry (no plaintext codes at rest), so the one retry happens now."""
+        """The service found the code right: credit the guard and tell Sinch too, for its statistics and
+        billing. The guard's credit is a write of its own (its prefix is known only from the record), so
+        it runs while Sinch is told and the answer does not wait for it. Our verdict stands: a failure of
+        either is counted and logged, never an error for the user."""
         context = self._context
         context.outcomes.record("verified", record.method, country=record.country)
-        self._guard.converted(record, now)
         logger.info("verification succeeded", extra={"verification_id": record.id, "method": record.method})
-        self._lifecycle.changed("Succeeded", record, now)
+        with alongside(lambda: self._guard.converted(record, now), record.guard_prefix is not None):
+            self._lifecycle.changed("Succeeded", record, now)
+            self._tell_sinch(record, submitted)
+
+    def _tell_sinch(self, record: VerificationRecord, submitted: str) -> None:
+        """The code is not kept for a later retry (no plaintext codes at rest), so the one retry happens
+        now; a report Sinch never took is flagged on the verification."""
+        context = self._context
         for attempt in (1, 2):
             outcome = context.sinch.report(record.at_sinch, record.method, submitted)
             if isinstance(outcome, Decided) and not outcome.expired:

@@ -33,6 +33,12 @@ class Resumer:
         if token is not None:
             self._send(token, record.id, outcome)
 
+    def taken(self, record: VerificationRecord, outcome: Verification) -> None:
+        """The write that ended the verification took its task token (``record.task_token``): resume
+        the waiting task with it."""
+        if self._context.workflows is not None and record.task_token is not None:
+            self._send(record.task_token, record.id, outcome)
+
     def refused(self, record: VerificationRecord | None, problem: VerificationError, now: int) -> None:
         """A report refused because the verification has ended still ends its waiting task (a report after
         expiry is how an expiry becomes known). Never for a caller who does not own it."""

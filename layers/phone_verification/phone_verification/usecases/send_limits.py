@@ -1,100 +1,124 @@
-"""The send limits a start must pass before anything is sent: the caller's budget, then the number's.
+"""What a send must hold before anything is sent: the fraud guard's token, the caller's budget, the budget
+of the rate key the caller named, and the number's limit, taken together in one change of the store
+(``Store.reserve_send``: all or nothing, so a refusal spends nothing of the others).
 
-Both hold over any window of their length (``limits``). The caller's budget is the caller's own, so its
-refusal says exactly how long to wait. The number's limit protects the phone's holder from being flooded
-and is shared by every caller, so its refusal must not tell one caller when another started: it says only
-that the number is busy, with the limit's own window (or minimum gap) as ``Retry-After``.
+The limits hold over any window of their length (``limits``). The caller's budget is the caller's own, so
+its refusal says exactly how long to wait. The number's limit protects the phone's holder from being
+flooded and is shared by every caller, so its refusal must not tell one caller when another started: it
+says only that the number is busy, with the limit's own window (or minimum gap) as ``Retry-After``. When
+the guard refuses, that refusal is the answer, whatever the budgets would have said.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from phone_verification.codes import Hasher
 from phone_verification.commands import NextCommand, StartCommand
 from phone_verification.errors import RateLimited, ServiceUnavailable, VerificationError
-from phone_verification.limits import Limit, LimitReached
-from phone_verification.ports import StartReservation
+from phone_verification.limits import Limit
+from phone_verification.phone import PhoneNumber
+from phone_verification.ports import BudgetAsk, BudgetRefused, Latest, StartReservation
 
+from .fraud_guard import FraudGuard
 from .shared import Context
 
 NUMBER_BUSY = "Too many verifications were sent to this number recently; try again later."
 RATE_KEY_BUSY = "Too many verifications were started for this rateKey; try again later."
 
+Budget = Literal["caller", "rate_key", "number"]
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a send holds: its budgets' slots (the number's last), the prefix whose token it took (its
+    conversion is credited, its failure refunded) and, when asked for, the owner's latest verification
+    for the number."""
+
+    reservations: list[StartReservation]
+    guarded: str | None
+    latest: Latest | None = None
+
 
 class SendLimits:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, guard: FraudGuard) -> None:
         self._context = context
+        self._guard = guard
 
     def take(
         self,
         command: StartCommand | NextCommand,
         hasher: Hasher,
+        number: PhoneNumber,
+        *,
         number_hash: str,
         owner_hash: str,
+        method: str,
         now: int,
-    ) -> list[StartReservation]:
-        """The caller's slot (when the caller has a budget), the slot of the rate key the caller named (an
-        end user behind it, counted within that caller), then the number's, last in the list. The
-        number's reservation carries the owner's latest verification for the number."""
-        taken: list[StartReservation] = []
-        if command.rate_key is not None:
-            principal = command.rate_key.startswith("iam:")
-            taken += self._caller(hasher.caller(command.rate_key), principal, now)
+        latest: bool,
+    ) -> Taken:
+        """The guard's token and the slots of the caller (when it has a budget), of the rate key the
+        caller named (an end user behind it, counted within that caller) and of the number. ``latest``:
+        also find the owner's latest verification for the number (a start supersedes it)."""
+        budgets, asks = self._asks(command, hasher, number_hash)
+        guard = self._guard.ask(number, hasher)
         try:
-            if command.user_rate_key is not None:
-                user_key = f"rate-key\x1f{command.owner}\x1f{command.user_rate_key}"
-                taken += self._rate_key(hasher.caller(user_key), now)
-            taken.append(self._number(number_hash, owner_hash, now))
-        except VerificationError:
-            self.release(taken)
-            raise
-        return taken
+            reserved = self._context.store.reserve_send(
+                guard, asks, now=now, latest_for=(number_hash, owner_hash) if latest else None
+            )
+        except BudgetRefused as refused:
+            self._guard.judge(guard, refused.verdict, method)  # a refusal under monitor is still logged
+            raise self._refusal(budgets, asks, refused) from None
+        guarded = self._guard.judge(guard, reserved.verdict, method)
+        return Taken(list(reserved.reservations), guarded, reserved.latest)
 
     def release(self, reservations: list[StartReservation]) -> None:
         for reservation in reservations:
             self._context.store.release(reservation)
 
-    def _caller(self, key_hash: str, principal: bool, now: int) -> list[StartReservation]:
+    def _asks(
+        self, command: StartCommand | NextCommand, hasher: Hasher, number_hash: str
+    ) -> tuple[list[Budget], list[BudgetAsk]]:
         settings = self._context.settings
-        budget = settings.max_starts_per_principal if principal else settings.max_starts_per_user
-        if not budget:
-            return []
-        limit = Limit(budget, settings.caller_window_seconds)
-        try:
-            return [self._context.store.reserve("caller", key_hash, now=now, limit=limit)]
-        except LimitReached as reached:
-            if reached.rule == "contention":
-                # The caller's own starts kept racing for its budget: nothing is wrong with the request.
-                raise ServiceUnavailable(retry_after=1) from None
-            raise RateLimited(retry_after=reached.wait) from None
-
-    def _rate_key(self, key_hash: str, now: int) -> list[StartReservation]:
-        settings = self._context.settings
-        if not settings.max_starts_per_rate_key:
-            return []
-        limit = Limit(settings.max_starts_per_rate_key, settings.caller_window_seconds)
-        try:
-            return [self._context.store.reserve("caller", key_hash, now=now, limit=limit)]
-        except LimitReached as reached:
-            if reached.rule == "contention":
-                raise ServiceUnavailable(retry_after=1) from None
-            raise RateLimited(RATE_KEY_BUSY, retry_after=reached.wait) from None
-
-    def _number(self, number_hash: str, owner_hash: str, now: int) -> StartReservation:
-        settings = self._context.settings
-        limit = Limit(
+        window = settings.caller_window_seconds
+        budgets: list[Budget] = []
+        asks: list[BudgetAsk] = []
+        if command.rate_key is not None:
+            principal = command.rate_key.startswith("iam:")
+            budget = settings.max_starts_per_principal if principal else settings.max_starts_per_user
+            if budget:
+                budgets.append("caller")
+                asks.append(BudgetAsk("caller", hasher.caller(command.rate_key), Limit(budget, window)))
+        if command.user_rate_key is not None and settings.max_starts_per_rate_key:
+            user_key = f"rate-key\x1f{command.owner}\x1f{command.user_rate_key}"
+            budgets.append("rate_key")
+            asks.append(
+                BudgetAsk("caller", hasher.caller(user_key), Limit(settings.max_starts_per_rate_key, window))
+            )
+        number_limit = Limit(
             settings.max_starts_per_number,
             settings.start_window_seconds,
             settings.min_seconds_between_starts,
         )
-        try:
-            return self._context.store.reserve(
-                "number",
-                number_hash,
-                now=now,
-                limit=limit,
-                keep_for=settings.verification_ttl_seconds,
-                owner_hash=owner_hash,
+        budgets.append("number")
+        asks.append(
+            BudgetAsk("number", number_hash, number_limit, keep_for=settings.verification_ttl_seconds)
+        )
+        return budgets, asks
+
+    def _refusal(
+        self, budgets: list[Budget], asks: list[BudgetAsk], refused: BudgetRefused
+    ) -> VerificationError:
+        reached = refused.reached
+        if reached.rule == "contention":
+            # Starts kept racing for the same budgets: nothing is wrong with the request.
+            return ServiceUnavailable(retry_after=1)
+        budget, limit = budgets[refused.index], asks[refused.index].limit
+        if budget == "number":
+            return RateLimited(
+                NUMBER_BUSY, retry_after=limit.window if reached.rule == "window" else limit.min_gap
             )
-        except LimitReached as reached:
-            wait = limit.window if reached.rule == "window" else limit.min_gap
-            raise RateLimited(NUMBER_BUSY, retry_after=wait) from None
+        if budget == "rate_key":
+            return RateLimited(RATE_KEY_BUSY, retry_after=reached.wait)
+        return RateLimited(retry_after=reached.wait)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from phone_verification import codes
@@ -48,3 +52,23 @@ class Context:
 
     def now(self) -> int:
         return int(self.clock())
+
+
+# One worker per execution environment for side effects that need not hold up the answer: Lambda runs
+# one request at a time per environment, so one worker is enough, and it starts on first use.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alongside")
+
+
+@contextmanager
+def alongside(task: Callable[[], None], needed: bool = True) -> Iterator[None]:
+    """Run ``task`` (when ``needed``) on a worker thread while the block runs, and wait for both before
+    going on: the request takes as long as the slower of the two, not their sum. The task sees the
+    request's context variables (log keys)."""
+    if not needed:
+        yield
+        return
+    future = _WORKER.submit(contextvars.copy_context().run, task)
+    try:
+        yield
+    finally:
+        future.result()

@@ -1,7 +1,8 @@
 """Starting a verification: check the number, take the send budgets, send through Sinch, keep the state.
 
-The budgets (the caller's, then the number's) are taken before anything is sent and given back when Sinch
-certainly sent nothing; when it may have sent something, they stay taken, so a retry cannot send twice.
+The fraud guard's token and the send budgets (the caller's, the rate key's, the number's) are taken together
+before anything is sent and given back when Sinch certainly sent nothing; when it may have sent something,
+they stay taken, so a retry cannot send twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 from phone_verification import codes, phone
 from phone_verification.commands import StartCommand
-from phone_verification.errors import VerificationError
 from phone_verification.model import (
     Method,
     SendRequest,
@@ -24,7 +24,7 @@ from phone_verification.model import (
     view,
 )
 from phone_verification.phone import PhoneNumber
-from phone_verification.ports import Replays, StartReservation
+from phone_verification.ports import Replays
 
 from .fraud_guard import FraudGuard
 from .lifecycle import Lifecycle
@@ -40,8 +40,8 @@ class StartVerification:
     def __init__(self, context: Context, resumer: Resumer) -> None:
         self._context = context
         self._resumer = resumer
-        self._limits = SendLimits(context)
         self._guard = FraudGuard(context)
+        self._limits = SendLimits(context, self._guard)
         self._sender = Sender(context, self._limits, self._guard)
         self._lifecycle = Lifecycle(context)
 
@@ -52,14 +52,19 @@ class StartVerification:
             command.phone_number, allowed_countries=settings.allowed_countries, sms=method is Method.SMS
         )
         hasher, now = context.hashing(), context.now()
-        owner_hash = hasher.caller(command.owner)
-        # The guard first: a prefix under attack is refused before any limit is spent on it.
-        guarded = self._guard.check(number, hasher, method.value, now)
-        try:
-            reservations = self._limits.take(command, hasher, hasher.number(number.e164), owner_hash, now)
-        except VerificationError:
-            self._guard.refund(guarded, now)
-            raise
+        owner_hash, number_hash = hasher.caller(command.owner), hasher.number(number.e164)
+        # The guard's token and every budget's slot at once, with the owner's latest verification for the
+        # number (the one this start supersedes).
+        taken = self._limits.take(
+            command,
+            hasher,
+            number,
+            number_hash=number_hash,
+            owner_hash=owner_hash,
+            method=method.value,
+            now=now,
+            latest=True,
+        )
         code = command.code
         if method is Method.SMS and code is None and settings.sms_code_source == "service":
             code = codes.generate(settings.code_length)
@@ -75,8 +80,7 @@ class StartVerification:
             locale=command.locale,
             code=code,
         )
-        sent = self._sender.send(request, reservations, guarded, now)
-        reservation = reservations[-1]  # the number's: it knows the owner's latest verification for it
+        sent = self._sender.send(request, taken.reservations, taken.guarded, now)
         record = self._record(
             command,
             verification_id=verification_id,
@@ -84,11 +88,11 @@ class StartVerification:
             code=code,
             hasher=hasher,
             number=number,
-            guarded=guarded,
-            reservation=reservation,
+            guarded=taken.guarded,
+            number_hash=number_hash,
             now=now,
         )
-        replaced = context.store.create(record, replaces=reservation.previous)
+        replaced = context.store.create(record, replaces=taken.latest)
         if replaced is not None and replaced.has_task_token:
             self._resumer.superseded(replaced.id)
         context.outcomes.record("started", method.value, country=number.country)
@@ -140,7 +144,7 @@ class StartVerification:
         hasher: codes.Hasher,
         number: PhoneNumber,
         guarded: str | None,
-        reservation: StartReservation,
+        number_hash: str,
         now: int,
     ) -> VerificationRecord:
         """The new verification's state: a keyed hash of the code (or CLI) the service checks itself."""
@@ -162,7 +166,7 @@ class StartVerification:
             expires_at=now
             + min(settings.verification_ttl_seconds, sent.report_within or settings.verification_ttl_seconds),
             masked_number=number.masked,
-            number_hash=reservation.key_hash,
+            number_hash=number_hash,
             owner_hash=hasher.caller(command.owner),
             checked_by="service" if secret_hash else "sinch",
             secret_hash=secret_hash,
