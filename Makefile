@@ -80,9 +80,11 @@ test-e2e: venv
 	$(BIN)/pytest tests/e2e -q
 
 ## make bench     the benchmark (README "Performance"): cold start next to a floor and a peer handler, warm
-##                overhead, round trips, artefact size, cost; writes bench/results/latest.md (a few minutes).
-##                Runs on the functions' runtime, Python 3.13 (PYTHON313), in its own venvs; another
-##                interpreter with BENCH_PYTHON=/path/to/python (e.g. .venv/bin/python); BENCH_ARGS: options
+##                overhead, round trips, artefact size, cost, with tracing off and on (X-Ray to a local UDP
+##                sink) and every feature on, checked against /usr/bin/time; writes bench/results/latest.md
+##                (8-12 minutes). Runs on the functions' runtime, Python 3.13 (PYTHON313), in its own venvs;
+##                another interpreter with BENCH_PYTHON=/path/to/python (e.g. .venv/bin/python); BENCH_ARGS:
+##                options, e.g. BENCH_ARGS=--check (exit non-zero when the cross-check disagrees by > 10 %)
 BENCH_PYTHON ?= $(PYTHON313)
 bench: venv
 	@test -f .aws-sam/build/template.yaml || $(MAKE) build

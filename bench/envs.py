@@ -2,7 +2,9 @@
 
 - **ours** and the **floor** run on the same interpreter: the project's ``.venv`` by default, or
   ``BENCH_PYTHON`` (e.g. ``python3.13``), for which ``.venv-bench-<X.Y>`` is created from the layer's
-  requirements plus the pinned boto3 (what the Lambda runtime provides).
+  requirements plus the pinned boto3 (what the Lambda runtime provides) and the X-Ray SDK pinned as in
+  ``requirements-bench.txt`` (the layer gets it through Powertools' ``[tracer]`` extra; the floor with
+  tracing on imports it too).
 - the **peer** runs in ``.venv-peer`` (``.venv-peer-<X.Y>`` for ``BENCH_PYTHON``), built from
   ``requirements-bench.txt`` with the same base interpreter.
 
@@ -93,6 +95,20 @@ def _ensure_venv(base: Path, venv: Path, requirements: list[str], wanted: str, l
     return python
 
 
+# The tracer's packages, pinned for the venv of ours and the floor as the peer pins them.
+XRAY_PACKAGES = ("aws-xray-sdk", "wrapt")
+
+
+def xray_pins() -> list[str]:
+    """``aws-xray-sdk==X`` and ``wrapt==Y`` as requirements-bench.txt pins them (empty if it does not)."""
+    pins = []
+    for line in PEER_REQUIREMENTS.read_text().splitlines():
+        name = line.split("==", 1)[0].strip().lower()
+        if "==" in line and name in XRAY_PACKAGES:
+            pins.append(line.split("#", 1)[0].strip())
+    return pins
+
+
 def ours(requested: str | None, log: list[str]) -> Interpreter:
     """The interpreter for ours, the floor and the warm runs."""
     if not requested:
@@ -101,9 +117,23 @@ def ours(requested: str | None, log: list[str]) -> Interpreter:
     found = shutil.which(requested) or requested
     base = probe(found)
     venv = REPO / f".venv-bench-{base.short}"
-    wanted = _requirements_hash(LAYER_REQUIREMENTS, DEV_REQUIREMENTS, extra=str(base.python))
-    python = _ensure_venv(base.python, venv, ["-r", str(LAYER_REQUIREMENTS), _boto3_pin()], wanted, log)
-    return probe(python)
+    pins = xray_pins()
+    wanted = _requirements_hash(LAYER_REQUIREMENTS, DEV_REQUIREMENTS, extra=str(base.python) + " ".join(pins))
+    requirements = ["-r", str(LAYER_REQUIREMENTS), _boto3_pin(), *pins]
+    return probe(_ensure_venv(base.python, venv, requirements, wanted, log))
+
+
+def installed_version(python: Path, distribution: str) -> str | None:
+    """The version of ``distribution`` in ``python``'s environment (None: not installed)."""
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "try:\n print(m.version(sys.argv[1]))\n"
+        "except m.PackageNotFoundError:\n print('')"
+    )
+    completed = subprocess.run(  # noqa: S603 - an interpreter of the benchmark
+        [str(python), "-E", "-c", code, distribution], capture_output=True, text=True, timeout=60, check=False
+    )
+    return completed.stdout.strip() or None
 
 
 def peer_venv(interpreter: Interpreter, requested: str | None) -> Path:
@@ -138,9 +168,28 @@ def _base_python(python: Path) -> Path:
     return base if base.exists() else python
 
 
+# What the Lambda runtime sets in every execution environment besides what the local stack already gives
+# each function (AWS_LAMBDA_FUNCTION_NAME, _MEMORY_SIZE, _VERSION, AWS_LAMBDA_LOG_GROUP_NAME,
+# AWS_EXECUTION_ENV, _HANDLER, LAMBDA_TASK_ROOT, AWS_REGION, the credentials): the X-Ray daemon's address
+# (the benchmark's UDP sink, set per run) and what the SDK does without a trace context, the log stream,
+# the runtime API, the initialization type, the runtime's folder and the time zone. ``_X_AMZN_TRACE_ID``
+# is set per invocation by child.py, as the runtime does. LANG stays C.UTF-8 (Lambda's en_US.UTF-8 need
+# not exist here; Python reads UTF-8 either way).
+LAMBDA_RUNTIME_ENV = {
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
+    "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    "LAMBDA_RUNTIME_DIR": "/var/runtime",
+    "TZ": ":UTC",
+}
+
+
 def child_environment(function_env: dict[str, str]) -> dict[str, str]:
-    """What a child process runs with: the function's environment plus a minimal shell environment."""
+    """What a child process runs with: a minimal shell environment, the Lambda runtime's variables and
+    the function's environment."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}  # noqa: S108
     env["LANG"] = "C.UTF-8"
+    env.update(LAMBDA_RUNTIME_ENV)
     env.update(function_env)
     return env

@@ -31,6 +31,7 @@ PROBES = BENCH / "probes.py"
 START = "StartVerificationFunction"
 REPORT = "ReportVerificationFunction"
 CHILD_TIMEOUT = 120.0
+MARKER_TEXT = "@@BENCH@@ "  # child.py's answer line starts with it
 WARM_TIMEOUT = 3600.0
 # What the Lambda python3.13 runtime itself brings, with bytecode: the AWS SDK. Everything else a
 # deployment ships (the layer, the function, the peer's packages) is source only in what `sam build`
@@ -68,21 +69,60 @@ MAX_WARM_FAILURE_SHARE = 0.01
 # --------------------------------------------------------------------------------------------- events
 
 
-def start_event(number: str, serial: int) -> dict[str, Any]:
+def start_event(number: str, serial: int, caller: Caller | None = None) -> dict[str, Any]:
+    """A POST /verifications for ``number`` from ``caller`` (its IAM principal, and the end user behind
+    it as the body's rateKey); without one, the sample event's principal and no rateKey."""
     event: dict[str, Any] = json.loads(json.dumps(START_EVENT))
-    event["body"] = json.dumps({"phoneNumber": number, "method": "sms"})
+    body: dict[str, Any] = {"phoneNumber": number, "method": "sms"}
+    if caller is not None:
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = caller.arn
+        body["rateKey"] = caller.rate_key
+    event["body"] = json.dumps(body)
     event["requestContext"]["requestId"] = f"bench-start-{serial}"
     event["requestContext"]["timeEpoch"] = int(time.time() * 1000)
     return event
 
 
-def report_event(verification_id: str, code: str, serial: int) -> dict[str, Any]:
+def report_event(
+    verification_id: str, code: str, serial: int, caller_arn: str = CALLER_ARN
+) -> dict[str, Any]:
     event: dict[str, Any]
     event = json.loads(REPORT_EVENT_TEXT.replace("REPLACE-WITH-VERIFICATION-ID", verification_id))
+    event["requestContext"]["authorizer"]["iam"]["userArn"] = caller_arn
     event["body"] = json.dumps({"code": code})
     event["requestContext"]["requestId"] = f"bench-report-{serial}"
     event["requestContext"]["timeEpoch"] = int(time.time() * 1000)
     return event
+
+
+@dataclass(frozen=True)
+class Caller:
+    arn: str  # the IAM principal API Gateway's IAM authorizer names
+    rate_key: str  # the end user behind it (the start body's rateKey)
+
+
+class Callers:
+    """The callers of the benchmark's HTTP starts, so that the caller budgets run at their template
+    defaults without refusing the benchmark: a backend principal per ``PER_PRINCIPAL`` starts (the
+    default budget is 1,000 per principal and hour), an end user (rateKey) per ``PER_RATE_KEY`` starts
+    (10 per rateKey and hour). One instance for the whole run: the budgets outlive a phase."""
+
+    PER_PRINCIPAL = 200
+    PER_RATE_KEY = 5
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._run = f"{os.getpid():x}{int(time.time()) % 100000:05d}"
+
+    def take(self) -> Caller:
+        index, self._count = self._count, self._count + 1
+        return Caller(
+            f"arn:aws:iam::123456789012:user/bench-backend-{self._run}-{index // self.PER_PRINCIPAL}",
+            f"bench-user-{self._run}-{index // self.PER_RATE_KEY}",
+        )
+
+
+CALLERS = Callers()
 
 
 def wrong_code(code: str) -> str:
@@ -90,17 +130,28 @@ def wrong_code(code: str) -> str:
 
 
 class Numbers:
-    """Distinct valid Swedish mobile numbers, one block per purpose, spread over 1,000 ranges of 10,000
-    numbers as real users are: each range gets a few starts, well inside the fraud guard's budget for a
-    range nobody has proven (README, "Fraud guard")."""
+    """Distinct valid Swedish mobile numbers, one block per purpose, spread over ranges of 10,000 numbers
+    as real users are: each range gets a few starts, well inside the fraud guard's budget for a range
+    nobody has proven (20 sends before one converts; README, "Fraud guard").
+
+    A number is +46 7M B RR SSSS: the range (the first five national digits) is 7M B RR, with M one of the
+    five mobile prefixes 70, 72, 73, 76, 79, B the block, RR 00-99: 500 ranges per block, taken in turn,
+    so that 2,000 starts give each range 4. SSSS counts the rounds."""
+
+    MOBILE = "02369"
+    RANGES = len(MOBILE) * 100
 
     def __init__(self, block: int) -> None:
-        self._prefix = f"+4670{block}"
+        if not 0 <= block <= 9:
+            raise ValueError("a block is one digit")
+        self._block = block
         self._next = 0
 
     def take(self) -> str:
-        self._next += 1
-        return f"{self._prefix}{self._next % 1000:03d}{self._next // 1000:03d}"
+        index, self._next = self._next, self._next + 1
+        in_range, subscriber = index % self.RANGES, index // self.RANGES
+        mobile, rr = self.MOBILE[in_range % len(self.MOBILE)], in_range // len(self.MOBILE)
+        return f"+467{mobile}{self._block}{rr:02d}{subscriber % 10000:04d}"
 
 
 # ------------------------------------------------------------------------------------------ processes
@@ -242,6 +293,14 @@ def run_child(
 # ------------------------------------------------------------------------------------------ cold start
 
 
+TRACING_MODES = ("off", "on")
+
+
+def variant_name(base: str, tracing: str) -> str:
+    """ "ours_start" with tracing "on" -> "ours_start.on" (the bare interpreter has no tracing mode)."""
+    return f"{base}.{tracing}" if tracing else base
+
+
 @dataclass
 class Variant:
     """One kind of cold start: which handler, on which interpreter, with which environment."""
@@ -257,6 +316,37 @@ class Variant:
     # Modules its deployment ships compiled, by path under an import root ("phonenumbers/util.py"):
     # in the as-shipped mode they keep their bytecode (see build_shipped_cache).
     shipped: frozenset[str] = frozenset()
+    base: str = ""  # "ours_start", "floor", ... (name without the tracing mode)
+    tracing: str = ""  # "on", "off" ("": the bare interpreter, which runs no handler)
+    # Variables a run adds for its purpose ("setup", "count", "cold", "cross", "profile"): the X-Ray
+    # daemon's address, a socket of the benchmark's UDP sink per variant and purpose.
+    run_env: Callable[[str], dict[str, str]] | None = None
+
+    def environment(self, purpose: str) -> dict[str, str]:
+        return {**self.env, **(self.run_env(purpose) if self.run_env is not None else {})}
+
+    def spec(self, round_no: int, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What child.py is given for one cold start (the event prepared now unless given)."""
+        spec: dict[str, Any] = {
+            "mode": self.mode,
+            "paths": self.paths,
+            "function_name": self.function_name,
+            "probes": str(PROBES),
+            "trace": self.tracing or None,
+        }
+        if event is not None:
+            spec["event"] = event
+        elif self.prepare is not None:
+            spec["event"] = self.prepare(round_no)
+        return spec
+
+    def check(self, answer: dict[str, Any]) -> None:
+        if self.expect_status is not None:
+            status = (answer.get("result") or {}).get("statusCode")
+            if status != self.expect_status:
+                raise HandlerFailed(
+                    f"{self.name}: expected HTTP {self.expect_status}, got {answer.get('result')}"
+                )
 
 
 @dataclass
@@ -267,6 +357,7 @@ class ColdResult:
     # variant -> its modules outside the standard library and the runtime's SDK: (kept, compiled at
     # each start) in the as-shipped mode, by path under their import root.
     shipped: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    runs: Counter[str] = field(default_factory=Counter)  # "<purpose>/<variant>" -> child runs started
 
     def median(self, variant: str, mode: str, attribute: str) -> float | None:
         runs = self.samples.get(f"{variant}/{mode}")
@@ -451,29 +542,15 @@ def _cold_once(
     round_no: int,
     workdir: Path,
     *,
+    purpose: str = "cold",
     flags: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
     event: dict[str, Any] | None = None,
 ) -> ChildRun:
-    spec: dict[str, Any] = {
-        "mode": variant.mode,
-        "paths": variant.paths,
-        "function_name": variant.function_name,
-        "probes": str(PROBES),
-        **(extra or {}),
-    }
-    if event is not None:
-        spec["event"] = event
-    elif variant.prepare is not None:
-        spec["event"] = variant.prepare(round_no)
+    spec = {**variant.spec(round_no, event), **(extra or {})}
     flags = [*pycache_flags(mode, workdir, variant), *flags]
-    run = run_child(variant.python, spec, variant.env, workdir, flags=flags)
-    if variant.expect_status is not None:
-        status = (run.answer.get("result") or {}).get("statusCode")
-        if status != variant.expect_status:
-            raise HandlerFailed(
-                f"{variant.name}: expected HTTP {variant.expect_status}, got {run.answer.get('result')}"
-            )
+    run = run_child(variant.python, spec, variant.environment(purpose), workdir, flags=flags)
+    variant.check(run.answer)
     return run
 
 
@@ -484,19 +561,27 @@ def measure_cold(
     workdir: Path,
     sinch_log: Callable[[], list[dict[str, Any]]],
     progress: Callable[[str], None],
+    after_run: Callable[[Variant, str, int], None] | None = None,
 ) -> ColdResult:
+    """``rounds`` cold starts of each variant in each bytecode mode, interleaved. ``after_run`` (the
+    cross-check) is called after each measured run with (variant, mode, round), so that what it runs
+    meets the emulator in the same state as the run it is compared with."""
     result = ColdResult()
 
-    def once(variant: Variant, mode: str, round_no: int, event: dict[str, Any] | None = None) -> ChildRun:
+    def once(
+        variant: Variant, mode: str, round_no: int, event: dict[str, Any] | None = None, purpose: str = "cold"
+    ) -> ChildRun:
+        result.runs[f"{purpose}/{variant.name}"] += 1
         try:
-            return _cold_once(variant, mode, round_no, workdir, event=event)
+            return _cold_once(variant, mode, round_no, workdir, event=event, purpose=purpose)
         except HandlerFailed as error:
             result.failures.append(f"cold {variant.name} ({mode}) repeated: {str(error)[:300]}")
-            return _cold_once(variant, mode, round_no, workdir)
+            result.runs[f"{purpose}/{variant.name}"] += 1
+            return _cold_once(variant, mode, round_no, workdir, purpose=purpose)
 
     progress("cold start: warm-up runs (fill the bytecode cache), then round-trip counts")
     for variant in variants:
-        once(variant, CACHED, -1)
+        once(variant, CACHED, -1, purpose="setup")
     result.shipped = build_shipped_cache(workdir, variants)
     for variant in variants:
         if variant.mode != "cold":
@@ -504,7 +589,7 @@ def measure_cold(
         counted = Variant(**{**variant.__dict__, "mode": "count"})
         event = variant.prepare(-2) if variant.prepare is not None else None
         before = len(sinch_log())  # after prepare: a report's verification is started by this process
-        run = once(counted, CACHED, -2, event)
+        run = once(counted, CACHED, -2, event, purpose="count")
         probe = dict(run.answer.get("probe") or {})
         probe["sinch_ops"] = [entry.get("operation") for entry in sinch_log()[before:]]
         result.counts[variant.name] = probe
@@ -515,41 +600,115 @@ def measure_cold(
             for mode in (CACHED, SHIPPED):
                 run = once(variant, mode, round_no)
                 result.samples.setdefault(f"{variant.name}/{mode}", []).append(run)
+                if after_run is not None:
+                    after_run(variant, mode, round_no)
     return result
 
 
 def import_profile(variant: Variant, workdir: Path, mode: str = CACHED) -> str:
     """The ``-X importtime`` report of one cold start of ``variant`` (stderr text)."""
-    return _cold_once(variant, mode, -3, workdir, flags=["-X", "importtime"]).stderr
+    return _cold_once(variant, mode, -3, workdir, flags=["-X", "importtime"], purpose="profile").stderr
 
 
 def profile_first_request(variant: Variant, workdir: Path) -> Path:
     """A cProfile of the first request of one cold start (the import is not in it)."""
     path = workdir / f"first-request-{variant.name}.prof"
-    _cold_once(variant, CACHED, -4, workdir, extra={"profile": str(path)})
+    _cold_once(variant, CACHED, -4, workdir, extra={"profile": str(path)}, purpose="profile")
     return path
 
 
 # ---------------------------------------------------------------------------------------------- warm
 
 
+def merged(intervals: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
+    """Intervals (start, end) merged where they overlap, in order."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted((int(i[0]), int(i[1])) for i in intervals):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def covered(intervals: Iterable[Sequence[int]]) -> int:
+    """The time the intervals cover together (overlaps once)."""
+    return sum(end - start for start, end in merged(intervals))
+
+
+def overlap(first: Iterable[Sequence[int]], second: Iterable[Sequence[int]]) -> int:
+    """The time covered by both sets of intervals."""
+    a, b = merged(first), merged(second)
+    total, i, j = 0, 0, 0
+    while i < len(a) and j < len(b):
+        total += max(0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def sequential(intervals: Iterable[Sequence[int]]) -> int:
+    """Sequential round trips: the most calls that ran one after another, none overlapping the next
+    (calls made in parallel count once). Earliest end first gives the longest such chain."""
+    count, free_from = 0, None
+    for start, end in sorted(((int(i[0]), int(i[1])) for i in intervals), key=lambda i: i[1]):
+        if free_from is None or start >= free_from:
+            count, free_from = count + 1, end
+    return count
+
+
 @dataclass
 class Invocation:
     label: str
     total_ns: int
-    aws: list[list[Any]]  # [service, operation, ns, wru, rru, items]
-    sinch: list[list[Any]]  # [operation, ns]
+    aws: list[list[Any]]  # [service, operation, ns, wru, rru, items, start, end, item kinds, main thread]
+    sinch: list[list[Any]]  # [operation, ns, start, end, main thread]
     http_sends: int
     status: int | None
     body: Any
+    xray: list[list[int]] = field(default_factory=list)  # the X-Ray SDK's own work: [start, end]
+    gc: list[list[int]] = field(default_factory=list)  # the garbage collector's pauses: [start, end]
+    preempted: int = 0  # involuntary context switches of the worker process during the invocation
+    waits: list[list[int]] = field(default_factory=list)  # the invoking thread blocked on a worker thread
+
+    def _client_intervals(self) -> list[list[int]]:
+        """When the invoking thread was blocked on the services: its own client calls (AWS, Sinch) and its
+        waits for the handler's worker threads (whose calls run meanwhile). A worker's call while the
+        invoking thread works on is not subtracted: that work is on the request's path."""
+        aws = [[int(c[6]), int(c[7])] for c in self.aws if len(c) < 10 or c[9]]
+        sinch = [[int(c[2]), int(c[3])] for c in self.sinch if len(c) < 5 or c[4]]
+        return aws + sinch + [[int(w[0]), int(w[1])] for w in self.waits]
 
     @property
     def wait_ns(self) -> int:
-        return sum(int(call[2]) for call in self.aws) + sum(int(call[1]) for call in self.sinch)
+        """Time the invoking thread was blocked on the services (overlaps counted once), less the X-Ray
+        SDK's own work inside that time (opening, closing and sending the subsegments of the calls its
+        patches wrap), which is the handler's, not the services'."""
+        clients = self._client_intervals()
+        return covered(clients) - overlap(self.xray, clients)
 
     @property
     def own_ns(self) -> int:
         return self.total_ns - self.wait_ns
+
+    @property
+    def xray_ns(self) -> int:
+        return covered(self.xray)
+
+    @property
+    def own_gc_ns(self) -> int:
+        """The garbage collector's pauses in own time (outside the client calls)."""
+        return covered(self.gc) - overlap(self.gc, self._client_intervals())
+
+    def dynamodb_sequential(self) -> int:
+        return sequential([[c[6], c[7]] for c in self.aws if c[0] == "dynamodb"])
+
+    def dynamodb_order(self) -> tuple[str, ...]:
+        """The DynamoDB requests in the order they started: "UpdateItem caller", ..."""
+        calls = sorted((c for c in self.aws if c[0] == "dynamodb"), key=lambda c: int(c[6]))
+        return tuple(f"{c[1]} {c[8]}" if len(c) > 8 and c[8] else str(c[1]) for c in calls)
 
     def signature(self) -> tuple[str, ...]:
         names = [f"{call[0]}:{call[1]}" + (f"[{call[5]}]" if call[5] != 1 else "") for call in self.aws]
@@ -570,6 +729,7 @@ class WarmResult:
     log_bytes_per_invocation: dict[str, float] = field(default_factory=dict)
     sinch_log_matches: bool | None = None
     failures: list[str] = field(default_factory=list)  # invocations left out, and why
+    invoked: dict[str, int] = field(default_factory=dict)  # function -> invocations (warm-ups included)
 
     def of(self, label: str) -> list[Invocation]:
         return self.invocations.get(label, [])
@@ -584,10 +744,11 @@ def _run_worker(
     events: Iterable[tuple[str, dict[str, Any]]],
     workdir: Path,
     profile: Path | None,
+    tracing: str,
 ) -> tuple[list[Invocation], float, list[Invocation]]:
-    events_path = workdir / f"events-{function_id}.jsonl"
-    out_path = workdir / f"out-{function_id}.jsonl"
-    logs_path = workdir / f"logs-{function_id}.txt"
+    events_path = workdir / f"events-{function_id}-{tracing}.jsonl"
+    out_path = workdir / f"out-{function_id}-{tracing}.jsonl"
+    logs_path = workdir / f"logs-{function_id}-{tracing}.txt"
     count = 0
     with events_path.open("w", encoding="utf-8") as file:
         for label, event in events:
@@ -601,6 +762,8 @@ def _run_worker(
         "events": str(events_path),
         "out": str(out_path),
         "profile": str(profile) if profile else None,
+        "trace": tracing,
+        "log": str(logs_path),
     }
     run = run_child(
         python,
@@ -608,13 +771,17 @@ def _run_worker(
         env,
         workdir,
         flags=pycache_flags(CACHED, workdir),
-        stdout_file=logs_path,
         timeout=WARM_TIMEOUT,
     )
     if not run.answer.get("sinch_hook"):
         raise BenchError(
             "could not hook the Sinch client's on_call (phone_verification.observability."
             "record_sinch_call); update bench/probes.py to the runtime's wiring"
+        )
+    if tracing == "on" and not run.answer.get("xray_probe"):
+        raise BenchError(
+            "tracing on, but the handler did not load the X-Ray SDK (aws_xray_sdk.core.recorder): is "
+            "Powertools' Tracer disabled?"
         )
     invocations = []
     for line in out_path.read_text(encoding="utf-8").splitlines():
@@ -628,6 +795,10 @@ def _run_worker(
                 http_sends=record["http_sends"],
                 status=record["status"],
                 body=record["body"],
+                xray=record.get("xray") or [],
+                gc=record.get("gc") or [],
+                preempted=int(record.get("preempted") or 0),
+                waits=record.get("waits") or [],
             )
         )
     log_bytes = logs_path.stat().st_size / max(1, count)
@@ -651,6 +822,7 @@ def measure_warm(
     workdir: Path,
     profile_dir: Path | None,
     progress: Callable[[str], None],
+    tracing: str = "off",
     number_block: int = 2,
 ) -> WarmResult:
     """``count`` warm starts, then reports on them (right code; a wrong one first for every other).
@@ -663,12 +835,24 @@ def measure_warm(
     serial = iter(range(1, 10**9))
     warm_numbers = [numbers.take() for _ in range(warmup)]
     start_numbers = [numbers.take() for _ in range(count)]
-    repeat_number = Numbers(number_block + 1).take()
-    plan = [("warmup", n) for n in [*warm_numbers, repeat_number]]
-    plan += [("start", n) for n in start_numbers] + [("start_repeat", repeat_number)] * repeats
-    events = [(label, start_event(number, next(serial))) for label, number in plan]
+    # "Number seen in window": a second start for each of ``repeats`` numbers, whose first start (unmeasured,
+    # "prime") came before the measured new-number starts. One number per repeat, so that the fraud guard
+    # (20 sends per range of 10,000 numbers before one converts) and the number's own limit (5 per 10
+    # minutes) stay at their defaults.
+    repeat_block = Numbers(number_block + 1)
+    repeat_numbers = [repeat_block.take() for _ in range(repeats)]
+    plan = [("warmup", n) for n in warm_numbers] + [("prime", n) for n in repeat_numbers]
+    plan += [("start", n) for n in start_numbers] + [("start_repeat", n) for n in repeat_numbers]
+    callers = [CALLERS.take() for _ in plan]
+    events = [
+        (label, start_event(number, next(serial), caller))
+        for (label, number), caller in zip(plan, callers, strict=True)
+    ]
     sinch_before = sinch_log_size()
-    progress(f"warm: {count} starts (+{warmup + 1} warm-up, {repeats} repeats) in one process")
+    progress(
+        f"warm, tracing {tracing}: {count} starts, {repeats} repeat starts (+{warmup} warm-up, "
+        f"{repeats} first starts of the repeated numbers) in one process"
+    )
     started, start_log, start_failed = _run_worker(
         python=python,
         function_id=START,
@@ -677,22 +861,25 @@ def measure_warm(
         events=events,
         workdir=workdir,
         profile=profile_dir / "start.prof" if profile_dir else None,
+        tracing=tracing,
     )
     pairs = [
-        (inv.body["id"], inbox_code(number))
-        for inv, (label, number) in zip(started, plan, strict=True)
-        if label in ("warmup", "start") and number != repeat_number and inv not in start_failed
+        (inv.body["id"], inbox_code(number), caller.arn)
+        for inv, (label, number), caller in zip(started, plan, callers, strict=True)
+        if label in ("warmup", "start") and inv not in start_failed
     ]
 
     report_events: list[tuple[str, dict[str, Any]]] = []
-    for index, (vid, code) in enumerate(pairs):
+    for index, (vid, code, arn) in enumerate(pairs):
         if index < warmup:
-            report_events.append(("warmup", report_event(vid, code, next(serial))))
+            report_events.append(("warmup", report_event(vid, code, next(serial), arn)))
             continue
         if index % 2 == 0:
-            report_events.append(("report_wrong", report_event(vid, wrong_code(code), next(serial))))
-        report_events.append(("report_right", report_event(vid, code, next(serial))))
-    progress(f"warm: {len(report_events) - warmup} reports (+{warmup} warm-up) in one process")
+            report_events.append(("report_wrong", report_event(vid, wrong_code(code), next(serial), arn)))
+        report_events.append(("report_right", report_event(vid, code, next(serial), arn)))
+    progress(
+        f"warm, tracing {tracing}: {len(report_events) - warmup} reports (+{warmup} warm-up) in one process"
+    )
     reported, report_log, report_failed = _run_worker(
         python=python,
         function_id=REPORT,
@@ -701,6 +888,7 @@ def measure_warm(
         events=report_events,
         workdir=workdir,
         profile=profile_dir / "report.prof" if profile_dir else None,
+        tracing=tracing,
     )
     for inv in reported:
         expected = "SUCCESSFUL" if inv.label in ("warmup", "report_right") else "PENDING"
@@ -718,6 +906,7 @@ def measure_warm(
         if inv not in failed:
             result.invocations.setdefault(inv.label, []).append(inv)
     result.log_bytes_per_invocation = {"start": start_log, "report": report_log}
+    result.invoked = {START: len(started), REPORT: len(reported)}
     sinch_calls = sum(len(inv.sinch) for inv in [*started, *reported])
     sinch_seen = sinch_log_size() - sinch_before
     result.sinch_log_matches = sinch_seen == sinch_calls if sinch_log_size() < 10_000 else None

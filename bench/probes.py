@@ -7,8 +7,17 @@
   the ``SinchClient`` when the runtime builds it) is wrapped, so the seconds per Sinch call are those
   the client itself reports.
 
-Only the calls made on the thread that installed the probe count (the local stack's servers run in the
-benchmark's parent, but be safe).
+- X-Ray (tracing on): ``AWSXRayRecorder.record_subsegment``, through which the SDK's patches of botocore,
+  requests and http.client open and close their subsegments, is wrapped, so the time the SDK spends
+  around each call it wraps (opening the subsegment, its metadata, closing and streaming it over UDP) is
+  known; inside a client call that time is the SDK's, not the client's, and own time takes it back.
+
+Every call is recorded with its start and end (``perf_counter_ns``) and whether the invoking thread made
+it, from whichever thread made it: a child runs no servers (the local stack lives in the benchmark's
+parent), and a handler that makes calls on worker threads is measured as it runs. The invoking thread's
+waits for a worker (``concurrent.futures.Future.result``) are recorded too. Own time subtracts the
+invoking thread's client calls and waits (what it spent blocked on the services), and the sequential
+round trips are the longest chain of calls, on any thread, that do not overlap.
 """
 
 from __future__ import annotations
@@ -17,6 +26,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def _kind(request: Any) -> str:
+    """ "caller" for an item keyed {"pk": {"S": "caller#..."}} (store_items.key_of), "?" otherwise."""
+    try:
+        key = request.get("Key") or request.get("Item") or {}
+        return str(key["pk"]["S"]).split("#", 1)[0]
+    except (AttributeError, KeyError, TypeError):
+        return "?"
+
+
+def _item_kinds(operation: str, params: dict[str, Any]) -> str:
+    if operation.startswith("Transact"):
+        return "+".join(_kind(next(iter(item.values()), {})) for item in params.get("TransactItems", []))
+    return _kind(params)
+
 
 # Items are under 1 KB (writes) and 4 KB (reads): one unit each, two for transactional requests.
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
@@ -31,13 +56,25 @@ class Call:
     wru: float = 0.0
     rru: float = 0.0
     items: int = 1
+    started: int = 0  # perf_counter_ns at the call's start and end
+    ended: int = 0
+    # DynamoDB: the kinds of item written or read ("caller", "guard", "number+verification").
+    items_of: str = ""
+    main: bool = True  # made by the invoking thread (not a worker of the handler's)
 
 
 @dataclass
 class Probe:
     calls: list[Call] = field(default_factory=list)
     http_sends: int = 0
-    sinch: list[tuple[str, int]] = field(default_factory=list)  # (operation, ns)
+    sinch: list[tuple[str, int, int, int, bool]] = field(
+        default_factory=list
+    )  # (operation, ns, start, end, main)
+    # The X-Ray SDK's own work around the calls it wraps: (start, end) perf_counter_ns intervals.
+    xray: list[tuple[int, int]] = field(default_factory=list)
+    xray_installed: bool = False
+    # The invoking thread blocked on a worker of the handler's (Future.result): (start, end).
+    waits: list[tuple[int, int]] = field(default_factory=list)
     sinch_hook_installed: bool = False
     thread: int = field(default_factory=threading.get_ident)
     # Analysis only: a cProfile profiler that is paused inside client calls, so that what it records
@@ -59,6 +96,8 @@ class Probe:
         self.calls = []
         self.http_sends = 0
         self.sinch = []
+        self.xray = []
+        self.waits = []
 
     # ------------------------------------------------------------------------------------------ AWS
 
@@ -79,22 +118,45 @@ class Probe:
             try:
                 return make_api_call(client, operation_name, api_params)
             finally:
-                elapsed = time.perf_counter_ns() - started
-                probe.record(client.meta.service_model.service_name, operation_name, api_params, elapsed)
+                ended = time.perf_counter_ns()
+                service = client.meta.service_model.service_name
+                probe.record(service, operation_name, api_params, started, ended)
                 probe._resume(paused)
 
         def counted_send(endpoint: Any, request: Any) -> Any:
-            if threading.get_ident() == probe.thread:
-                probe.http_sends += 1
+            probe.http_sends += 1
             return send(endpoint, request)
 
         setattr(BaseClient, "_make_api_call", timed_call)  # noqa: B010 - the benchmark's probe, by design
         setattr(Endpoint, "_send", counted_send)  # noqa: B010
+        self._install_waits()
 
-    def record(self, service: str, operation: str, params: dict[str, Any], ns: int) -> None:
-        if threading.get_ident() != self.thread:
+    def _install_waits(self) -> None:
+        """Record the invoking thread's waits for the handler's worker threads (``Future.result``)."""
+        from concurrent.futures import Future
+
+        result = Future.result
+        if getattr(result, "_bench_probe", False):
             return
-        call = Call(service, operation, ns)
+        probe = self
+
+        def timed_result(future: Any, timeout: float | None = None) -> Any:
+            if threading.get_ident() != probe.thread:
+                return result(future, timeout)
+            started = time.perf_counter_ns()
+            try:
+                return result(future, timeout)
+            finally:
+                probe.waits.append((started, time.perf_counter_ns()))
+
+        timed_result._bench_probe = True  # type: ignore[attr-defined]
+        setattr(Future, "result", timed_result)  # noqa: B010 - the benchmark's probe, by design
+
+    def record(self, service: str, operation: str, params: dict[str, Any], started: int, ended: int) -> None:
+        call = Call(service, operation, ended - started, started=started, ended=ended)
+        call.main = threading.get_ident() == self.thread
+        if service == "dynamodb":
+            call.items_of = _item_kinds(operation, params)
         if service == "dynamodb":
             if operation in _WRITES:
                 call.wru = 1.0  # a write whose condition fails still consumes its unit
@@ -133,8 +195,10 @@ class Probe:
         probe = self
 
         def hook(call: Any) -> None:
-            if threading.get_ident() == probe.thread:
-                probe.sinch.append((call.operation, round(call.seconds * 1e9)))
+            # Called as the exchange ends: it ran from ``seconds`` ago until now.
+            ended = time.perf_counter_ns()
+            ns = round(call.seconds * 1e9)
+            probe.sinch.append((call.operation, ns, ended - ns, ended, threading.get_ident() == probe.thread))
             original(call)
 
         hook._bench_probe = True  # type: ignore[attr-defined]
@@ -157,11 +221,58 @@ class Probe:
 
         setattr(requests.Session, "request", request)  # noqa: B010 - replaced for the analysis run only
 
+    # ---------------------------------------------------------------------------------------- X-Ray
+
+    def install_xray(self) -> bool:
+        """Time the X-Ray SDK's work around each call it wraps; False if the handler did not load it."""
+        import sys
+
+        module = sys.modules.get("aws_xray_sdk.core.recorder")
+        recorder = getattr(module, "AWSXRayRecorder", None)
+        if recorder is None:
+            return False
+        original = recorder.record_subsegment
+        if getattr(original, "_bench_probe", False):
+            self.xray_installed = True
+            return True
+        probe = self
+
+        # (self, wrapped, instance, args, kwargs, name, namespace, meta_processor), as the SDK calls it.
+        def record_subsegment(recorder_self: Any, wrapped: Any, *rest: Any, **named: Any) -> Any:
+            inner: list[int] = []
+
+            def call(*a: Any, **k: Any) -> Any:
+                inner.append(time.perf_counter_ns())
+                try:
+                    return wrapped(*a, **k)
+                finally:
+                    inner.append(time.perf_counter_ns())
+
+            started = time.perf_counter_ns()
+            try:
+                return original(recorder_self, call, *rest, **named)
+            finally:
+                ended = time.perf_counter_ns()
+                if len(inner) == 2:
+                    probe.xray += [(started, inner[0]), (inner[1], ended)]
+                else:  # the SDK did not call through (an exception before it): all of it was its own
+                    probe.xray.append((started, ended))
+
+        record_subsegment._bench_probe = True  # type: ignore[attr-defined]
+        setattr(recorder, "record_subsegment", record_subsegment)  # noqa: B010 - the benchmark's probe
+        self.xray_installed = True
+        return True
+
     # --------------------------------------------------------------------------------------- output
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "aws": [[c.service, c.operation, c.ns, c.wru, c.rru, c.items] for c in self.calls],
+            "aws": [
+                [c.service, c.operation, c.ns, c.wru, c.rru, c.items, c.started, c.ended, c.items_of, c.main]
+                for c in self.calls
+            ],
             "http_sends": self.http_sends,
-            "sinch": [[operation, ns] for operation, ns in self.sinch],
+            "sinch": [list(call) for call in self.sinch],
+            "xray": [list(interval) for interval in self.xray],
+            "waits": [list(interval) for interval in self.waits],
         }

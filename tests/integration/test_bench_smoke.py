@@ -4,21 +4,32 @@ No timing is asserted here (timings belong to the benchmark's report, not to a t
 if its venv (.venv-peer) is already built, so this stays offline and fast; its cells then say "skipped".
 The benchmark runs in its own process: it starts its own local stack, and moto's in-process state must
 not mix with this test session's stacks.
+
+The quick run measures both tracing modes and the plain cross-check (one run each): with tracing on, the
+X-Ray SDK must have sent segments to the benchmark's UDP sink, and with tracing off nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import crosscheck, measure, xray
 from bench.report import COLUMNS, ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_with_tiny_counts_writes_every_row_and_target(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], str]:
+    results = tmp_path_factory.mktemp("bench-results")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "phone_verification"), str(ROOT)]),
@@ -37,10 +48,12 @@ def test_bench_with_tiny_counts_writes_every_row_and_target(tmp_path: Path) -> N
             "2",
             "--repeats",
             "2",
+            "--cross-runs",
+            "1",
             "--peer",
             "if-installed",
             "--results-dir",
-            str(tmp_path),
+            str(results),
         ],
         cwd=ROOT,
         env=env,
@@ -50,16 +63,34 @@ def test_bench_with_tiny_counts_writes_every_row_and_target(tmp_path: Path) -> N
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
+    assert len(list(results.glob("????-??-??-*.md"))) == 1  # written under the date and host
+    return completed, (results / "latest.md").read_text(encoding="utf-8")
 
-    latest = (tmp_path / "latest.md").read_text(encoding="utf-8")
+
+def _cells(latest: str) -> dict[str, list[str]]:
+    table = latest.split("\n\n## ", 1)[0]
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    assert lines[0] == "| " + " | ".join(COLUMNS) + " |"
+    return {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in lines[1:]}
+
+
+def test_bench_with_tiny_counts_writes_every_row_and_target(
+    quick_run: tuple[subprocess.CompletedProcess[str], str],
+) -> None:
+    completed, latest = quick_run
     assert latest.strip() in completed.stdout  # the same table is printed
-    assert len(list(tmp_path.glob("????-??-??-*.md"))) == 1  # and written under the date and host
-    for key in ("date", "cpu", "python (ours, floor)", "python (peer)", "cpu placement"):
+    for key in (
+        "date",
+        "cpu",
+        "python (ours, floor)",
+        "python (peer)",
+        "cpu placement",
+        "features",
+        "tracing",
+    ):
         assert f"- **{key}**: " in latest
 
-    lines = [line for line in latest.splitlines() if line.startswith("| ")]
-    assert lines[0] == "| " + " | ".join(COLUMNS) + " |"
-    cells = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in lines[1:]}
+    cells = _cells(latest)
     for row in ROWS:
         assert row in cells, f"missing row: {row}"
         assert len(cells[row]) == len(COLUMNS), f"row {row!r} has {len(cells[row])} cells"
@@ -67,3 +98,97 @@ def test_bench_with_tiny_counts_writes_every_row_and_target(tmp_path: Path) -> N
         target, status = parts[-2], parts[-1].removesuffix(" |")
         if target != "—" and parts[1] != "not built":  # no `make build` yet: no artefact to size
             assert status in ("met", "missed"), f"{row}: target {target!r} without a verdict ({status!r})"
+
+
+def test_every_feature_is_on_lifecycle_events_included(
+    quick_run: tuple[subprocess.CompletedProcess[str], str],
+) -> None:
+    _, latest = quick_run
+    features = next(line for line in latest.splitlines() if line.startswith("- **features**: "))
+    assert "fraud guard enforce" in features
+    assert "MAX_STARTS_PER_PRINCIPAL=1000 " in features  # the template's default, not an override
+    cells = _cells(latest)
+    assert "EventBridge 1 (1 PutEvents)" in cells["Round trips, warm start (new number)"][1]
+    assert "DynamoDB sequential " in cells["Round trips, warm report (right code)"][1]
+
+
+def test_tracing_on_sent_segments_to_the_udp_sink_and_off_sent_none(
+    quick_run: tuple[subprocess.CompletedProcess[str], str],
+) -> None:
+    _, latest = quick_run
+    cells = _cells(latest)
+    on = cells["X-Ray sent per cold start (start handler): datagrams / KB (tracing on)"]
+    off = cells["X-Ray sent per cold start (start handler): datagrams / KB (tracing off)"]
+    assert float(on[1].split(" / ")[0]) > 0  # ours
+    assert float(on[2].split(" / ")[0]) > 0  # the floor, with the X-Ray SDK patching botocore and requests
+    assert float(off[1].split(" / ")[0]) == 0
+    assert float(off[2].split(" / ")[0]) == 0
+    warm_on = cells["X-Ray sent per warm invocation (ours): datagrams, start / report (tracing on)"][1]
+    start, report = (float(value) for value in warm_on.split(" (")[0].split(" / "))
+    assert start > 0
+    assert report > 0
+
+    targets = latest.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    tracing_line = next(line for line in targets.splitlines() if line.startswith("| Tracing sent X-Ray"))
+    counts = [int(n.replace(",", "")) for n in re.findall(r"UDP sink: ([\d,]+) datagrams", tracing_line)]
+    assert counts[0] == 0  # tracing off
+    assert counts[1] > 0  # tracing on
+    assert tracing_line.count("**met**") == 2
+
+
+def test_the_cross_check_ran_every_variant_under_a_plain_measurement(
+    quick_run: tuple[subprocess.CompletedProcess[str], str],
+) -> None:
+    _, latest = quick_run
+    section = latest.split("## Cross-check", 1)[1].split("\n## ", 1)[0].split("\nNotes:", 1)[0]
+    assert ("/usr/bin/time -v" in section) == Path("/usr/bin/time").exists()
+    rows = [
+        line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line
+    ][1:]
+    variants = {row[0].removeprefix("| ") for row in rows}
+    for base in ("floor", "ours_start", "ours_report"):
+        assert {f"{base}.off", f"{base}.on"} <= variants
+    for row in rows:
+        assert float(row[3].replace(",", "")) > 0  # the plain measurement's wall ms
+        assert float(row[6]) > 0  # and its max RSS MB
+        assert row[8].removesuffix(" |") in ("yes", "**NO**")
+
+
+def test_gnu_time_report_and_agreement_are_read_as_documented() -> None:
+    report = (
+        '\tCommand being timed: "python child.py"\n'
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 0:01.25\n"
+        "\tMaximum resident set size (kbytes): 53248\n"
+    )
+    assert crosscheck.parse_gnu_time(report) == (1250.0, 52.0)
+    check = crosscheck.Check(
+        "ours_start.on", "cached", [1100.0], [52.0], bench_wall_ms=1000.0, bench_rss_mb=52.0
+    )
+    assert check.agrees is True
+    check.wall_ms = [1150.0]
+    assert check.agrees is False
+
+
+def test_sequential_round_trips_count_parallel_calls_once() -> None:
+    assert measure.sequential([[0, 10], [10, 20], [20, 30]]) == 3
+    assert measure.sequential([[0, 10], [2, 12], [12, 20]]) == 2  # the first two ran in parallel
+    assert measure.covered([[0, 10], [5, 15], [20, 25]]) == 20
+    assert measure.overlap([[0, 4], [8, 12]], [[2, 10]]) == 4
+
+
+def test_the_udp_sink_counts_xray_documents_per_key() -> None:
+    with xray.UdpSink() as sink:
+        host, port = sink.address("k").split(":")
+        document = {
+            "type": "subsegment",
+            "name": "dynamodb",
+            "trace_id": "1-00000000-000000000000000000000001",
+        }
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(3):
+                sender.sendto(xray.HEADER + b"\n" + json.dumps(document).encode(), (host, int(port)))
+            sender.sendto(b"not x-ray", (host, int(port)))
+        tally = sink.tally("k")
+    assert (tally.datagrams, tally.subsegments, tally.malformed) == (4, 3, 1)
+    assert tally.traces == {"1-00000000-000000000000000000000001"}
+    assert tally.names == {"dynamodb": 3}

@@ -3,6 +3,10 @@
 One Sinch start (Application-signed, as the product signs by default) and one DynamoDB ``put_item``;
 no validation, no logging, no metrics, no rate limit, no secret fetch (the credentials come from the
 environment). Clients are created at import, as most hand-written handlers do.
+
+With tracing on (``FLOOR_XRAY=1``, set by the benchmark) it is the least a traced function does: the
+X-Ray SDK patches botocore and requests, so each call is a subsegment of Lambda's facade segment,
+streamed to the X-Ray daemon as it ends.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from typing import Any
 
 import boto3
 import requests
+
+if os.environ.get("FLOOR_XRAY") == "1":
+    from aws_xray_sdk.core import patch  # type: ignore[import-untyped]
+
+    patch(("botocore", "requests"))
 
 TABLE = os.environ["TABLE_NAME"]
 BASE_URL = os.environ["SINCH_BASE_URL"].rstrip("/")

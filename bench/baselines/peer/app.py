@@ -1,6 +1,6 @@
 """The peer: the start handler a user would write without this package.
 
-Powertools (Logger, Tracer, Metrics; the tracer disabled by POWERTOOLS_TRACE_DISABLED as for ours) and
+Powertools (Logger, Tracer, Metrics; the tracer on or off, POWERTOOLS_TRACE_DISABLED, as for ours) and
 its HTTP API resolver, boto3, and Sinch's own Python SDK ``sinch==1.1.4`` (the last release with
 Verification), which generates the code itself. One Sinch start and one ``put_item``; credentials from
 the environment. It runs in its own virtual environment (requirements-bench.txt).
