@@ -91,6 +91,28 @@ class TestUnderAttack:
         take(store, NOW + 6 + REFUSAL_MEMORY_SECONDS)
         assert len(calls) == before + 1
 
+    def test_a_safe_listed_prefix_costs_one_write_per_environment_and_interval(self, dynamodb: Any) -> None:
+        # Given a prefix an operator safe-listed, without tokens
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": {"S": f"guard#{PREFIX}"},
+                "tokens": {"N": "0"},
+                "updated": {"N": str(NOW)},
+                "version": {"N": "3"},
+                "safe": {"BOOL": True},
+            },
+        )
+        calls: list[str] = []
+        dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        store = VerificationStore(TABLE, dynamodb)
+        # When 1,000 starts go to it, then all pass without a token, and DynamoDB hears of the first only
+        assert all(take(store, NOW, number=f"n{i}") == (True, False) for i in range(1000))
+        assert calls == ["TransactWriteItems"]
+        # And once the memory has passed, it is asked again (an operator's removal is seen by then)
+        take(store, NOW + REFUSAL_MEMORY_SECONDS)
+        assert calls == ["TransactWriteItems"] * 2
+
     def test_racing_environments_never_send_more_than_the_budget(self, dynamodb: Any) -> None:
         client: Any = Serialised(dynamodb)
         stores = [VerificationStore(TABLE, client) for _ in range(8)]

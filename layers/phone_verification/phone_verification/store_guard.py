@@ -26,6 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .fraud import GuardPolicy, PrefixState, Verdict, decide
 from .ports import GuardAsk
+from .store_guard_memory import REFUSAL_MEMORY_SECONDS as _MEMORY
+from .store_guard_memory import GuardMemory
 from .store_items import attr_n, attr_s, int_of, is_condition_failure, key_of, text_of
 
 if TYPE_CHECKING:
@@ -36,9 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__.removesuffix("_guard"))
 
-# How long this environment answers "refused" for a prefix without asking DynamoDB again: short, so an
-# operator's unblock or a conversion is seen soon, long enough that an attack costs next to nothing.
-REFUSAL_MEMORY_SECONDS = 10
+# How long an environment answers "refused" for a prefix without asking (``store_guard_memory``); the
+# operators' command tells how long an unblock takes to be seen everywhere from it.
+REFUSAL_MEMORY_SECONDS = _MEMORY
 # Guard items outlive their last change by this long (DynamoDB TTL): a month of trust, then a fresh start.
 KEEP_SECONDS = 30 * 24 * 3600
 # A safe-listed prefix is kept until the listing is taken back: its ``keep`` attribute holds a TTL far in
@@ -91,16 +93,15 @@ class GuardTable:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        # prefix hash -> until when (the product's clock) this environment refuses it without asking, and
-        # the numbers of it that are safe-listed (which pass all the same)
-        self._refused: dict[str, tuple[int, frozenset[str]]] = {}
+        self._memory = GuardMemory()
 
     def plan(self, ask: GuardAsk, now: int) -> GuardPlan:
-        """A prefix this environment found without tokens a moment ago is refused without asking."""
-        until, safe_numbers = self._refused.get(ask.prefix_hash, (0, frozenset()))
-        if until > now and ask.number_hash not in safe_numbers:
-            return GuardPlan(Verdict(False, False, PrefixState(tokens=0.0, updated=now)))
-        return GuardPlan()
+        """A refusal or safe-listing this environment found a moment ago decides without asking
+        (``store_guard_memory``); otherwise "take a token if one is left"."""
+        return GuardPlan(self._memory.decided(ask, now))
+
+    def forget(self) -> None:
+        self._memory = GuardMemory()
 
     def item(self, ask: GuardAsk, plan: GuardPlan, now: int) -> TransactWriteItemTypeDef:
         if plan.current is not None and plan.state is not None:
@@ -113,10 +114,13 @@ class GuardTable:
         current = _Current(item)
         if not current.exists:  # gone since: it is a new prefix again
             return GuardPlan()
-        verdict = decide(ask.policy, current.state, now, ask.number_hash)
+        state = current.state
+        verdict = decide(ask.policy, state, now, ask.number_hash)
         if not verdict.allowed:
-            self._refused[ask.prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, current.state.safe_numbers)
+            self._memory.refuse(ask.prefix_hash, state.safe_numbers, now)
         if not verdict.counted:
+            if verdict.allowed:  # safe-listed: remembered too, so a busy safe prefix is no hot key
+                self._memory.passing(ask.prefix_hash, state.safe, state.safe_numbers, now)
             return GuardPlan(verdict)
         return GuardPlan(current=current, state=verdict.state)
 
@@ -130,22 +134,28 @@ class GuardTable:
             "#version": "version",
         }
         values = {":gain": attr_n(gain), ":now": attr_n(now), ":one": attr_n(1)}
-        try:
-            self._update(
-                prefix_hash,
-                "SET #tokens = #tokens + :gain, #updated = :now ADD #conversions :one, #version :one",
-                "attribute_exists(pk) AND #tokens <= :limit",
-                names,
-                {**values, ":limit": attr_n(policy.ceiling - gain)},
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                self._count_only(prefix_hash)  # at the ceiling: the conversion is only counted
-            else:
-                logger.warning("could not credit a conversion to its prefix", extra={"aws_error": _code(exc)})
-        except BotoCoreError as exc:
-            logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
-        self._refused.pop(prefix_hash, None)
+        for attempt in (1, 2):
+            try:
+                self._update(
+                    prefix_hash,
+                    "SET #tokens = #tokens + :gain, #updated = :now ADD #conversions :one, #version :one",
+                    "attribute_exists(pk) AND #tokens <= :limit",
+                    names,
+                    {**values, ":limit": attr_n(policy.ceiling - gain)},
+                )
+            except ClientError as exc:
+                if is_condition_failure(exc):
+                    self._count_only(prefix_hash)  # at the ceiling: the conversion is only counted
+                elif _code(exc) == "TransactionConflictException" and attempt == 1:
+                    continue  # a send's transaction held the prefix that moment; botocore does not retry it
+                else:
+                    logger.warning(
+                        "could not credit a conversion to its prefix", extra={"aws_error": _code(exc)}
+                    )
+            except BotoCoreError as exc:
+                logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
+            break
+        self._memory.converted(prefix_hash)
 
     def refund(self, prefix_hash: str, *, now: int) -> None:
         """A counted send that went nowhere: its token back (best effort)."""

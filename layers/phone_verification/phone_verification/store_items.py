@@ -209,6 +209,12 @@ def cancelled_with_items(exc: ClientError) -> dict[int, Mapping[str, Any]]:
     return failed
 
 
+def conflicted_items(exc: ClientError) -> set[int]:
+    """The positions of the items another transaction was writing when this one was cancelled."""
+    reasons = exc.response.get("CancellationReasons", [])
+    return {index for index, reason in enumerate(reasons) if reason.get("Code") == "TransactionConflict"}
+
+
 def is_conflict(exc: ClientError) -> bool:
     """A transaction cancelled because another write to one of its items was in progress: it may simply
     be sent again."""
