@@ -14,6 +14,7 @@ from phone_verification.fraud import DAY, GuardPolicy
 from phone_verification.ports import GuardAsk, Store
 from phone_verification.store import VerificationStore
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
+from phone_verification.store_guard_shards import shard_name, shards_of
 from tests.fakes import TABLE, make_table
 from tests.memory_store import InMemoryStore
 from tests.unit.test_store import Serialised
@@ -87,22 +88,24 @@ class TestUnderAttack:
         for _ in range(1000):
             assert take(store, NOW + 6) == (False, False)
         assert len(calls) == before
-        # And after it, one write looks again
+        # And after it, one write looks again (and, the prefix's bucket being spread over two items, one
+        # read of both says it is still empty)
         take(store, NOW + 6 + REFUSAL_MEMORY_SECONDS)
-        assert len(calls) == before + 1
+        assert calls[before:] == ["TransactWriteItems", "BatchGetItem"]
 
     def test_a_safe_listed_prefix_costs_one_write_per_environment_and_interval(self, dynamodb: Any) -> None:
-        # Given a prefix an operator safe-listed, without tokens
-        dynamodb.put_item(
-            TableName=TABLE,
-            Item={
-                "pk": {"S": f"guard#{PREFIX}"},
-                "tokens": {"N": "0"},
-                "updated": {"N": str(NOW)},
-                "version": {"N": "3"},
-                "safe": {"BOOL": True},
-            },
-        )
+        # Given a prefix an operator safe-listed (each item of its bucket says so), without tokens
+        for shard in range(shards_of(POLICY)):
+            dynamodb.put_item(
+                TableName=TABLE,
+                Item={
+                    "pk": {"S": f"guard#{shard_name(PREFIX, shard)}"},
+                    "tokens": {"N": "0"},
+                    "updated": {"N": str(NOW)},
+                    "version": {"N": "3"},
+                    "safe": {"BOOL": True},
+                },
+            )
         calls: list[str] = []
         dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
         store = VerificationStore(TABLE, dynamodb)
@@ -134,6 +137,6 @@ class TestUnderAttack:
         store = VerificationStore(TABLE, dynamodb)
         take(store, NOW, number="number-hash")
         (item,) = dynamodb.scan(TableName=TABLE)["Items"]
-        assert item["pk"] == {"S": f"guard#{PREFIX}"}
+        assert item["pk"]["S"] in {f"guard#{shard_name(PREFIX, k)}" for k in range(shards_of(POLICY))}
         assert item["country"] == {"S": "SE"}
         assert set(item) == {"pk", "tokens", "sends", "updated", "country", "ttl", "version"}

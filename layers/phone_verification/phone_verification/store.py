@@ -108,11 +108,11 @@ class VerificationStore:
     def release(self, reservation: StartReservation) -> None:
         self._budgets.release(reservation)
 
-    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
-        self._guard.credit(prefix_hash, now=now, policy=policy)
+    def guard_credit(self, guarded: str, *, now: int, policy: GuardPolicy) -> None:
+        self._guard.credit(guarded, now=now, policy=policy)
 
-    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
-        self._guard.refund(prefix_hash, now=now)
+    def guard_refund(self, guarded: str, *, now: int) -> None:
+        self._guard.refund(guarded, now=now)
 
     def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
         item = self._get(key_of("number", number_hash), latest_attribute(owner_hash))

@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .limits import EMPTY, Limit, LimitReached, Rule, StartLog, take
 from .ports import BudgetAsk, Latest, StartReservation
-from .store_items import attr_n, aws_failure, int_of, key_of, text_of
+from .store_items import attr_n, int_of, key_of, read_all, text_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -304,7 +304,7 @@ class Budgets:
         logs as DynamoDB has them, with the wait until the first slot of any shard frees."""
         keys = [budget_key(ask, shard) for shard in range(shards_of(ask))]
         found: list[Plan] = []
-        for shard, item in enumerate(self._read_all(keys)):
+        for shard, item in enumerate(read_all(self._client, self._table, keys, "read budget shards")):
             if item is None:  # not read this time: neither chosen nor counted full
                 continue
             try:
@@ -314,30 +314,6 @@ class Budgets:
         if found:
             return random.choice(found)  # noqa: S311 - spreading load, not a secret
         raise self.memory.refusal(ask, now) or LimitReached("contention", 1)
-
-    def _read_all(self, keys: list[dict[str, AttributeValueTypeDef]]) -> list[Mapping[str, Any] | None]:
-        """Each key's item ({} when there is none; None when DynamoDB left it unprocessed twice)."""
-        items: dict[str, Mapping[str, Any]] = {}
-        pending = keys
-        for _ in range(2):
-            try:
-                answer = self._client.batch_get_item(
-                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise aws_failure("read budget shards", exc) from exc
-            for item in answer.get("Responses", {}).get(self._table, []):
-                items[text_of(item, "pk") or ""] = item
-            unprocessed = answer.get("UnprocessedKeys", {})
-            left = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
-            left_keys = {text_of(key, "pk") for key in left}
-            for key in pending:  # answered without an item: there is none
-                if text_of(key, "pk") not in left_keys:
-                    items.setdefault(text_of(key, "pk") or "", {})
-            pending = left
-            if not pending:
-                break
-        return [items.get(key["pk"]["S"]) for key in keys]
 
     def release(self, reservation: StartReservation) -> None:
         """One start fewer in its bucket, and the start before it back as the last one if this start is

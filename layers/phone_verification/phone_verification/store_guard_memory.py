@@ -5,6 +5,8 @@ that a prefix many starts go to costs DynamoDB next to nothing when the answer i
   ``REFUSAL_MEMORY_SECONDS`` (its safe-listed numbers pass all the same).
 - **Safe-listings.** A prefix (or a number of it) found safe-listed passes without asking for as long: an
   operator's ``safelist --remove`` is seen that much later, as an ``unblock`` is.
+- **Empty shards.** A shard of a prefix's bucket (``store_guard_shards``) found without a token is not
+  chosen again for as long, unless a conversion or refund here gives the prefix tokens.
 
 Lambda runs one request at a time per environment, but the local stack serves several at once from one
 process: every change is made under a lock.
@@ -12,7 +14,9 @@ process: every change is made under a lock.
 
 from __future__ import annotations
 
+import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .fraud import PrefixState, Verdict
@@ -30,6 +34,8 @@ class GuardMemory:
     refused: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
     # prefix hash -> (until when; the whole prefix safe-listed; its safe-listed numbers)
     passes: dict[str, tuple[int, bool, frozenset[str]]] = field(default_factory=dict)
+    # prefix hash -> shard -> until when it is not chosen
+    empty: dict[str, dict[int, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decided(self, ask: GuardAsk, now: int) -> Verdict | None:
@@ -52,6 +58,21 @@ class GuardMemory:
             self.passes[prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, safe, safe_numbers)
 
     def converted(self, prefix_hash: str) -> None:
-        """A conversion gives the prefix tokens: look again."""
+        """A conversion (or refund) gives the prefix tokens: look again."""
         with self.lock:
             self.refused.pop(prefix_hash, None)
+            self.empty.pop(prefix_hash, None)
+
+    def emptied(self, prefix_hash: str, shards: Iterable[int], now: int) -> None:
+        with self.lock:
+            known = self.empty.setdefault(prefix_hash, {})
+            known.update(dict.fromkeys(shards, now + REFUSAL_MEMORY_SECONDS))
+
+    def choose(self, prefix_hash: str, count: int, now: int) -> int:
+        """A shard at random among those not known empty (all of them when every one is)."""
+        if count == 1:
+            return 0
+        with self.lock:
+            known = self.empty.get(prefix_hash, {})
+            left = [shard for shard in range(count) if known.get(shard, 0) <= now]
+        return random.choice(left or range(count))  # noqa: S311 - spreading load, not a secret

@@ -82,7 +82,8 @@ class SendTransaction:
             return SendReservation(decided.verdict if decided else None, ())
         verdict = _verdict(decided, now)
         reservations = tuple(reservation(ask, plan, now) for ask, plan in zip(budgets, taken, strict=True))
-        return SendReservation(verdict, reservations, pointer.result() if pointer else None)
+        guarded = self._guard.guarded(guard, decided) if guard and decided else None
+        return SendReservation(verdict, reservations, pointer.result() if pointer else None, guarded)
 
     def _transact(
         self,
@@ -95,32 +96,56 @@ class SendTransaction:
         """The transaction, sent until it applies: the guard's plan and the budgets' plans it applied
         with, or no plans when the guard refused under ``enforce``."""
         for _ in range(ROUNDS):
-            items = self._items(guard, guard_plan, budgets, plans, now)
+            guard_items = self._guard.items(guard, guard_plan, now) if guard and guard_plan else []
+            items = guard_items + self._budget_items(budgets, plans, now)
             try:
                 if items:  # nothing to write when the guard decided alone (a safe-listing) and no budget
                     self._client.transact_write_items(TransactItems=items)
             except ClientError as exc:
-                failed = cancelled_with_items(exc)
-                offset = int(guard_plan is not None and guard_plan.verdict is None)
-                if not failed:
-                    if is_conflict(exc):
-                        plans = self._elsewhere(budgets, plans, conflicted_items(exc), offset, now)
-                        continue
-                    raise aws_failure("reserve send", exc) from exc
-                if offset and 0 in failed and guard is not None and guard_plan is not None:
-                    guard_plan = self._guard.refreshed(guard, failed[0], now)
-                    if _refuses(guard, guard_plan):
-                        return guard_plan, None
-                try:
-                    plans = self._replanned(budgets, plans, failed, offset, now)
-                except BudgetRefused as refused:
-                    refused.verdict = guard_plan.verdict if guard_plan else None
-                    raise
+                guard_plan, replanned = self._cancelled(
+                    exc, guard, guard_plan, budgets, plans, offset=len(guard_items), now=now
+                )
+                if replanned is None:
+                    return guard_plan, None
+                plans = replanned
                 continue
             except BotoCoreError as exc:
                 raise aws_failure("reserve send", exc) from exc
             return guard_plan, plans
         raise BudgetRefused(-1, LimitReached("contention", 1))
+
+    def _cancelled(
+        self,
+        exc: ClientError,
+        guard: GuardAsk | None,
+        guard_plan: GuardPlan | None,
+        budgets: Sequence[BudgetAsk],
+        plans: list[Plan],
+        *,
+        offset: int,
+        now: int,
+    ) -> tuple[GuardPlan | None, list[Plan] | None]:
+        """The plans for the next round after a cancelled transaction (``offset``: the guard's items come
+        first): what refused decided on again, what conflicted sent elsewhere; no plans when the guard
+        refuses under ``enforce``."""
+        failed = cancelled_with_items(exc)
+        if not failed:
+            if not is_conflict(exc):
+                raise aws_failure("reserve send", exc) from exc
+            conflicted = conflicted_items(exc)
+            if guard and guard_plan and any(index < offset for index in conflicted):
+                guard_plan = self._guard.elsewhere(guard, guard_plan, now)
+            return guard_plan, self._elsewhere(budgets, plans, conflicted, offset, now)
+        guard_failed = {index: item for index, item in failed.items() if index < offset}
+        if guard and guard_plan and guard_failed:
+            guard_plan = self._guard.refreshed(guard, guard_plan, guard_failed, now)
+            if _refuses(guard, guard_plan):
+                return guard_plan, None
+        try:
+            return guard_plan, self._replanned(budgets, plans, failed, offset, now)
+        except BudgetRefused as refused:
+            refused.verdict = guard_plan.verdict if guard_plan else None
+            raise
 
     def _first_plans(
         self, budgets: Sequence[BudgetAsk], now: int, guard_plan: GuardPlan | None
@@ -174,18 +199,11 @@ class SendTransaction:
                 moved[index] = Plan(self._budgets.memory.choose(ask, now, avoid=plans[index].shard))
         return moved
 
-    def _items(
-        self,
-        guard: GuardAsk | None,
-        guard_plan: GuardPlan | None,
-        budgets: Sequence[BudgetAsk],
-        plans: list[Plan],
-        now: int,
+    def _budget_items(
+        self, budgets: Sequence[BudgetAsk], plans: list[Plan], now: int
     ) -> list[TransactWriteItemTypeDef]:
-        """The guard's update first (unless it is decided already), then one per budget, in order."""
+        """One update per budget, in order (after the guard's)."""
         items: list[TransactWriteItemTypeDef] = []
-        if guard is not None and guard_plan is not None and guard_plan.verdict is None:
-            items.append(self._guard.item(guard, guard_plan, now))
         for ask, plan in zip(budgets, plans, strict=True):
             ttl = now + max(ask.limit.window, ask.keep_for) + self._retention
             items.append(take_item(self._table, ask, plan, now=now, ttl=ttl))
