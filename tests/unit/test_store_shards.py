@@ -15,7 +15,7 @@ from phone_verification import store_budgets
 from phone_verification.limits import Limit
 from phone_verification.ports import BudgetAsk, BudgetRefused, StartReservation
 from phone_verification.store import VerificationStore
-from phone_verification.store_budgets import REFUSAL_MEMORY_SECONDS, shard_limit, shards_of
+from phone_verification.store_budgets import REFUSAL_MEMORY_SECONDS, bucket_name, shard_limit, shards_of
 from tests.fakes import TABLE, make_table
 from tests.unit.test_store import Serialised
 
@@ -115,7 +115,7 @@ class TestExact:
                 TableName=TABLE,
                 Item={
                     "pk": {"S": f"caller#{key}"},
-                    f"b{NOW - NOW % 60}": {"N": "2"},
+                    bucket_name(NOW - NOW % 60): {"N": "2"},
                     "total": {"N": "2"},
                     "oldest": {"N": str(NOW - NOW % 60)},
                     "version": {"N": "2"},

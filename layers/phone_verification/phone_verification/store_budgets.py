@@ -115,7 +115,7 @@ class Seen:
 def seen_of(item: Mapping[str, Any]) -> Seen:
     if not item:
         return Seen(EMPTY, None, exists=False)
-    buckets = {int(name[1:]): int(value["N"]) for name, value in item.items() if _is_bucket(name, value)}
+    buckets = {int(name[1:], 36): int(value["N"]) for name, value in item.items() if _is_bucket(name, value)}
     held = tuple(name for name in item if name in _OLD or _is_bucket(name, item[name]))
     raw = item.get("log", {}).get("M")
     if isinstance(raw, Mapping):  # the previous release's map of buckets
@@ -128,8 +128,21 @@ def seen_of(item: Mapping[str, Any]) -> Seen:
     return Seen(log, int_of(item, "version"), True, held, int_of(item, "total"), int_of(item, "oldest"))
 
 
+def bucket_name(bucket: int) -> str:
+    """A bucket's attribute: ``b`` and its start in base 36 (7 bytes, not 11: a large limit's item holds
+    up to 70 of them, and every write is billed by the item's size in 1 KB steps)."""
+    digits = ""
+    while bucket:
+        bucket, digit = divmod(bucket, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return "b" + (digits or "0")
+
+
 def _is_bucket(name: str, value: Any) -> bool:
-    return name[:1] == "b" and name[1:].isdigit() and isinstance(value, Mapping) and "N" in value
+    rest = name[1:]
+    return (
+        name[:1] == "b" and rest.isalnum() and rest.islower() and isinstance(value, Mapping) and "N" in value
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +187,7 @@ def take_item(table: str, ask: BudgetAsk, plan: Plan, *, now: int, ttl: int) -> 
     """The transaction's update that takes a slot of ``ask`` as ``plan`` says."""
     limit = shard_limit(ask, plan.shard)
     bucket = limit.bucket(now)
-    names = {"#b": f"b{bucket}", "#total": "total", "#oldest": "oldest", "#version": "version"}
+    names = {"#b": bucket_name(bucket), "#total": "total", "#oldest": "oldest", "#version": "version"}
     names |= {"#last": _LAST, "#prev": _PREV, "#ttl": "ttl"}
     values: dict[str, AttributeValueTypeDef] = {":one": attr_n(1), ":now": attr_n(now), ":ttl": attr_n(ttl)}
     if plan.seen is None or plan.log is None:
@@ -216,7 +229,7 @@ def _rewrite(
 ) -> tuple[str, str]:
     """Write ``log`` (the seen log with the start in it) over the item, if it is still as seen: buckets
     that left the window and attributes of earlier formats go."""
-    kept = {f"b{held}" for held in log.buckets}
+    kept = {bucket_name(held) for held in log.buckets}
     gone = [name for name in seen.held if name not in kept]
     names |= {f"#gone{i}": name for i, name in enumerate(gone)}
     values |= {
@@ -327,7 +340,7 @@ class Budgets:
                 UpdateExpression="SET #b = #b - :one, #total = #total - :one ADD #version :one",
                 ConditionExpression="#b >= :one",
                 ExpressionAttributeNames={
-                    "#b": f"b{reservation.bucket}",
+                    "#b": bucket_name(reservation.bucket),
                     "#total": "total",
                     "#version": "version",
                 },
