@@ -33,7 +33,7 @@ from guard_admin.deployment import DEFAULT_BUDGET, Deployment, DeploymentError, 
 from guard_admin.destinations import UNKNOWN_COUNTRY, Destination, DestinationError, parse_destination
 from phone_verification.fraud import GuardPolicy
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
-from phone_verification.store_guard_admin import GuardAdmin, GuardAdminError, GuardedPrefix, tokens_now
+from phone_verification.store_guard_admin import GuardAdmin, GuardAdminError, GuardedPrefix
 
 PROG = "python -m guard_admin"
 STATES = ("paused", "learning", "trusted", "safe")  # also the order list shows them in
@@ -59,7 +59,7 @@ def standing(policy: GuardPolicy, prefix: GuardedPrefix, now: int) -> str:
     state = prefix.state
     if state.safe:
         return "safe"
-    if tokens_now(policy, state, now) < 1:
+    if prefix.tokens_now(policy, now) < 1:
         return "paused"
     return "trusted" if state.conversions else "learning"
 
@@ -75,7 +75,7 @@ def render(prefixes: Sequence[GuardedPrefix], policy: GuardPolicy, now: int) -> 
             prefix.prefix_id,
             prefix.country or "?",
             label,
-            f"{tokens_now(policy, prefix.state, now):.1f}",
+            f"{prefix.tokens_now(policy, now):.1f}",
             str(prefix.state.sends),
             str(prefix.state.conversions),
             str(len(prefix.state.safe_numbers)),

@@ -87,7 +87,8 @@ class InMemoryStore:
         taken = tuple(StartReservation(a.kind, a.key_hash, now, a.limit.bucket(now)) for a in budgets)
         number = self.budgets.get(("number", latest_for[0])) if latest_for else None
         latest = number.latest.get(latest_for[1]) if number and latest_for else None
-        return SendReservation(verdict, taken, latest)
+        guarded = guard.prefix_hash if guard is not None and verdict is not None and verdict.counted else None
+        return SendReservation(verdict, taken, latest, guarded)
 
     def _guard_verdict(self, guard: GuardAsk, now: int) -> Verdict:
         until, safe_numbers = self._refused.get(guard.prefix_hash, (0, frozenset()))
@@ -99,12 +100,14 @@ class InMemoryStore:
             self._refused[guard.prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, state.safe_numbers)
         return verdict
 
-    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+    def guard_credit(self, guarded: str, *, now: int, policy: GuardPolicy) -> None:
+        prefix_hash = guarded  # one item per prefix here
         if prefix_hash in self.prefixes:
             self.prefixes[prefix_hash] = credit(policy, self.prefixes[prefix_hash], now)
         self._refused.pop(prefix_hash, None)
 
-    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
+    def guard_refund(self, guarded: str, *, now: int) -> None:
+        prefix_hash = guarded
         if prefix_hash in self.prefixes:
             self.prefixes[prefix_hash] = refund(GuardPolicy(), self.prefixes[prefix_hash], now)
 

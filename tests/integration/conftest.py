@@ -35,6 +35,7 @@ import requests
 from local_stack import LocalStack
 from local_stack.auth import unchecked_signature
 from phone_verification import runtime
+from phone_verification.store import VerificationStore
 from sinch_sandbox import SandboxConfig, SandboxServer
 
 if TYPE_CHECKING:
@@ -115,11 +116,23 @@ def bind_runtime(stack: LocalStack) -> None:
         runtime.configure(None)
 
 
+def forget_memory(stack: LocalStack) -> None:
+    """The product's memory of refusals and full budgets goes with the items it was about (a Lambda
+    environment never sees its table emptied under it)."""
+    current = runtime._current  # read-only peek, as bind_runtime's
+    if current is None or current.settings.table_name != stack.table_name:
+        return
+    store = current.service.context.store
+    if isinstance(store, VerificationStore):
+        store.forget()
+
+
 def reset_stack(stack: LocalStack) -> LocalStack:
     """A module's own stack as new: an empty table and secret, the sandbox forgotten and back at its
     default configuration, and the product's clients bound to this stack."""
     bind_runtime(stack)
     stack.reset_resources()
+    forget_memory(stack)
     assert stack.sandbox is not None
     stack.sandbox.reset()
     stack.sandbox.configure(**dataclasses.asdict(SandboxConfig()))
@@ -171,6 +184,7 @@ def refresh(deployment: Deployment) -> None:
     the product caches the secret for minutes).
     """
     deployment.empty_table()
+    forget_memory(deployment.stack)
     deployment.restore_secret()
     deployment.sandbox.reset()
     deployment.sandbox.configure(**dataclasses.asdict(SandboxConfig()))

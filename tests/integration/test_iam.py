@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from phone_verification import runtime
+from phone_verification import runtime, store_budgets
 from tests.integration.conftest import (
     NUMBER,
     OTHER_NUMBER,
@@ -42,6 +42,8 @@ TRANSACTION_ACTIONS = {
 }
 TASK_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf-iam-test-token"
 BUS = "default"  # lifecycle events on: PutEvents is called, and granted on this bus only
+BUDGET = 12  # each principal's starts in the window: the flows below stay within it
+BUSY = "arn:aws:iam::000000000000:role/busy-backend"
 
 
 def granted(function: str) -> set[str]:
@@ -53,7 +55,8 @@ def granted(function: str) -> set[str]:
 def gapless_deployment() -> Iterator[Deployment]:
     """Starts for one number need no gap between them, so the flows need no clock moves (moving the
     product's clock would run a function to build its clients)."""
-    yield from launch("iam", env={"MIN_SECONDS_BETWEEN_STARTS": "0", "EVENT_BUS_NAME": BUS})
+    env = {"MIN_SECONDS_BETWEEN_STARTS": "0", "EVENT_BUS_NAME": BUS, "MAX_STARTS_PER_PRINCIPAL": str(BUDGET)}
+    yield from launch("iam", env=env)
 
 
 @pytest.fixture
@@ -103,6 +106,10 @@ def exercise_start(product: Product) -> None:
     fallback = product.started("+46700000009", channels=["sms", "callout"])
     sent = product.request("POST", f"/verifications/{fallback['id']}/next", headers={"Idempotency-Key": "n1"})
     assert sent.json()["method"] == "callout"  # the number from Sinch, the guard, limits, the switch
+    # A caller whose budget is spread over two items uses it up: the start that finds its shard full
+    # reads both at once (BatchGetItem), and the one after it is refused. Each number its own range.
+    answers = [product.start(f"+46701{n:02d}0001", principal=BUSY).status_code for n in range(BUDGET + 1)]
+    assert answers == [201] * BUDGET + [429]
 
 
 def exercise_report(product: Product) -> None:
@@ -125,7 +132,10 @@ def exercise_report(product: Product) -> None:
     assert product.request("DELETE", f"/verifications/{started['id']}").status_code == 409
 
 
-def test_each_function_is_granted_exactly_what_it_calls(product: Product) -> None:
+def test_each_function_is_granted_exactly_what_it_calls(
+    product: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_budgets, "SHARD_SLOTS", BUDGET // 2)  # two shards (1,000 would be one)
     with recorded_aws_calls() as recorded:
         exercise_start(product)
         exercise_report(product)

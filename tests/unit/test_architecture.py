@@ -26,6 +26,8 @@ FORBIDDEN = (
     "phone_verification.store_budgets",
     "phone_verification.store_guard",
     "phone_verification.store_guard_admin",
+    "phone_verification.store_guard_memory",
+    "phone_verification.store_guard_shards",
     "phone_verification.store_send",
     "phone_verification.sinch",
     "phone_verification.sinch_secret",

@@ -24,6 +24,7 @@ from phone_verification.ports import (
     Store,
 )
 from phone_verification.store import RETENTION_SECONDS, VerificationStore
+from phone_verification.store_budgets import bucket_name
 from tests.fakes import TABLE, make_table
 from tests.memory_store import InMemoryStore
 
@@ -594,7 +595,7 @@ class TestAtRest:
         }
         assert items[f"number#{NUMBER}"] == {
             "pk": {"S": f"number#{NUMBER}"},
-            f"b{NOW}": {"N": "1"},
+            bucket_name(NOW): {"N": "1"},
             "total": {"N": "1"},
             "oldest": {"N": str(NOW)},
             "lastStart": {"N": str(NOW)},
@@ -676,7 +677,7 @@ class TestConcurrency:
         reserve(store, NOW + 700)
         item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"number#{NUMBER}"}})["Item"]
         assert {name: item[name]["N"] for name in item if name.startswith("b") or name == "total"} == {
-            f"b{NOW + 700}": "1",
+            bucket_name(NOW + 700): "1",
             "total": "1",
         }
         assert refused_for(store, NOW + 710) == ("gap", 20)

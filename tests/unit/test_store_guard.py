@@ -14,6 +14,7 @@ from phone_verification.fraud import DAY, GuardPolicy
 from phone_verification.ports import GuardAsk, Store
 from phone_verification.store import VerificationStore
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
+from phone_verification.store_guard_shards import shard_name, shards_of
 from tests.fakes import TABLE, make_table
 from tests.memory_store import InMemoryStore
 from tests.unit.test_store import Serialised
@@ -87,9 +88,33 @@ class TestUnderAttack:
         for _ in range(1000):
             assert take(store, NOW + 6) == (False, False)
         assert len(calls) == before
-        # And after it, one write looks again
+        # And after it, one write looks again (and, the prefix's bucket being spread over two items, one
+        # read of both says it is still empty)
         take(store, NOW + 6 + REFUSAL_MEMORY_SECONDS)
-        assert len(calls) == before + 1
+        assert calls[before:] == ["TransactWriteItems", "BatchGetItem"]
+
+    def test_a_safe_listed_prefix_costs_one_write_per_environment_and_interval(self, dynamodb: Any) -> None:
+        # Given a prefix an operator safe-listed (each item of its bucket says so), without tokens
+        for shard in range(shards_of(POLICY)):
+            dynamodb.put_item(
+                TableName=TABLE,
+                Item={
+                    "pk": {"S": f"guard#{shard_name(PREFIX, shard)}"},
+                    "tokens": {"N": "0"},
+                    "updated": {"N": str(NOW)},
+                    "version": {"N": "3"},
+                    "safe": {"BOOL": True},
+                },
+            )
+        calls: list[str] = []
+        dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        store = VerificationStore(TABLE, dynamodb)
+        # When 1,000 starts go to it, then all pass without a token, and DynamoDB hears of the first only
+        assert all(take(store, NOW, number=f"n{i}") == (True, False) for i in range(1000))
+        assert calls == ["TransactWriteItems"]
+        # And once the memory has passed, it is asked again (an operator's removal is seen by then)
+        take(store, NOW + REFUSAL_MEMORY_SECONDS)
+        assert calls == ["TransactWriteItems"] * 2
 
     def test_racing_environments_never_send_more_than_the_budget(self, dynamodb: Any) -> None:
         client: Any = Serialised(dynamodb)
@@ -112,6 +137,6 @@ class TestUnderAttack:
         store = VerificationStore(TABLE, dynamodb)
         take(store, NOW, number="number-hash")
         (item,) = dynamodb.scan(TableName=TABLE)["Items"]
-        assert item["pk"] == {"S": f"guard#{PREFIX}"}
+        assert item["pk"]["S"] in {f"guard#{shard_name(PREFIX, k)}" for k in range(shards_of(POLICY))}
         assert item["country"] == {"S": "SE"}
         assert set(item) == {"pk", "tokens", "sends", "updated", "country", "ttl", "version"}

@@ -289,7 +289,7 @@ def _as_list(value: Any) -> list[Any]:
 @pytest.mark.parametrize(
     ("function", "table_actions"),
     [
-        ("StartVerificationFunction", {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}),
+        ("StartVerificationFunction", {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"}),
         ("ReportVerificationFunction", {"GetItem", "UpdateItem"}),
     ],
 )

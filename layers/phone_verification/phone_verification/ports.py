@@ -83,6 +83,8 @@ class SendReservation:
     verdict: Verdict | None
     reservations: tuple[StartReservation, ...]
     latest: Latest | None = None
+    # The guard's item the token came from, when one was taken: its conversion or refund goes back there.
+    guarded: str | None = None
 
 
 class BudgetRefused(Exception):
@@ -189,11 +191,11 @@ class Store(Protocol):
 
     # The fraud guard's prefixes (``fraud.py``), each by the keyed hash of the prefix.
 
-    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
+    def guard_credit(self, guarded: str, *, now: int, policy: GuardPolicy) -> None:
         """``fraud.credit``: a counted send converted (best effort)."""
         ...
 
-    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
+    def guard_refund(self, guarded: str, *, now: int) -> None:
         """``fraud.refund``: a counted send went nowhere (best effort)."""
         ...
 

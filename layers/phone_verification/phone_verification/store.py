@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .fraud import GuardPolicy
 from .model import ChannelSwitch, Status, VerificationRecord
 from .ports import BudgetAsk, ConditionFailed, GuardAsk, Latest, SendReservation, StartReservation
-from .store_budgets import Budgets, latest_attribute, latest_of, waits_attribute
+from .store_budgets import Budgets, Memory, latest_attribute, latest_of, waits_attribute
 from .store_guard import GuardTable
 from .store_items import (
     abort_if_pending,
@@ -82,7 +82,7 @@ class VerificationStore:
         self._budgets = Budgets(table_name, client)
         self._guard = GuardTable(table_name, client)
         self._send = SendTransaction(
-            table_name, client, self._guard, retention=RETENTION_SECONDS, latest=self._latest
+            table_name, client, self._guard, self._budgets, retention=RETENTION_SECONDS, latest=self._latest
         )
 
     # --------------------------------------------------------------- what a send takes (guard, limits)
@@ -98,14 +98,21 @@ class VerificationStore:
         """The guard's token and every budget's slot in one transaction (``store_send``)."""
         return self._send.reserve(guard, budgets, now=now, latest_for=latest_for)
 
+    def forget(self) -> None:
+        """Forget what this execution environment remembers (refusals, full shards, safe-listings), as a
+        new environment would: for the local stack and its tests, which empty the table under a running
+        product."""
+        self._budgets.memory = Memory()
+        self._guard.forget()
+
     def release(self, reservation: StartReservation) -> None:
         self._budgets.release(reservation)
 
-    def guard_credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
-        self._guard.credit(prefix_hash, now=now, policy=policy)
+    def guard_credit(self, guarded: str, *, now: int, policy: GuardPolicy) -> None:
+        self._guard.credit(guarded, now=now, policy=policy)
 
-    def guard_refund(self, prefix_hash: str, *, now: int) -> None:
-        self._guard.refund(prefix_hash, now=now)
+    def guard_refund(self, guarded: str, *, now: int) -> None:
+        self._guard.refund(guarded, now=now)
 
     def latest_for_number(self, number_hash: str, owner_hash: str) -> str | None:
         item = self._get(key_of("number", number_hash), latest_attribute(owner_hash))

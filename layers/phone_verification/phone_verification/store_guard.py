@@ -1,17 +1,20 @@
-"""The fraud guard's prefixes in DynamoDB (part of ``store.py``): item ``guard#<keyed hash of the prefix>``
-with the prefix's bucket (``tokens``, ``updated``), its counts, its safe-list and its country (the only
-part of a prefix kept in clear).
+"""The fraud guard's prefixes in DynamoDB (part of ``store.py``): items ``guard#<keyed hash of the prefix>``
+(and ``guard#<hash>#<k>``: the bucket is spread over several items, ``store_guard_shards.py``) with the
+bucket (``tokens``, ``updated``), its counts, the safe-list and the country (the only part of a prefix
+kept in clear).
 
 A send's part is one conditional update in the send's transaction (``store_send.py``) in the common case:
-"take a token if one is left" (``fraud.decide`` with a token left). Only an empty bucket needs the rules'
-clock (tokens come back over time): then the item as it was (``ReturnValuesOnConditionCheckFailure``) is
-decided on, and the decided state goes into the transaction's next round, conditional on the item's
-``version``. A refused prefix is remembered by this execution environment for a few seconds, so a prefix
-under attack (thousands of starts a second) costs DynamoDB one write per environment and interval, never
-one per start: no hot key. Conversions and refunds are atomic additions.
+"take a token of a shard chosen at random if it has one" (``fraud.decide`` with a token left). Only a shard
+without one needs the rules' clock (tokens come back over time): its item as it was
+(``ReturnValuesOnConditionCheckFailure``) is decided on and, when it has none even so, every shard is read
+at once and decided on together; the decided state goes into the transaction's next round, conditional on
+the versions read. A refused (or safe-listed) prefix is remembered by this execution environment for a few
+seconds (``store_guard_memory.py``), so a prefix under attack (thousands of starts a second) costs DynamoDB
+one write per environment and interval, never one per start. Conversions and refunds are atomic additions
+to the shard the send took from.
 
 ``GuardAdmin`` is the operators' side (``python -m guard_admin``): list the prefixes, unblock one, safe-list
-a prefix or a number. Its writes bump ``version`` like the send path's, so a send decided on the item as it
+a prefix or a number. Its writes bump ``version`` like the send path's, so a send decided on an item as it
 was never overwrites them.
 """
 
@@ -19,14 +22,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .fraud import GuardPolicy, PrefixState, Verdict, decide
 from .ports import GuardAsk
-from .store_items import attr_n, attr_s, int_of, is_condition_failure, key_of, text_of
+from .store_guard_memory import REFUSAL_MEMORY_SECONDS as _MEMORY
+from .store_guard_memory import GuardMemory
+from .store_guard_shards import pooled, shard_name, shard_of, shard_policy, shards_of, split_name
+from .store_items import attr_n, attr_s, int_of, is_condition_failure, key_of, read_all, text_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,9 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__.removesuffix("_guard"))
 
-# How long this environment answers "refused" for a prefix without asking DynamoDB again: short, so an
-# operator's unblock or a conversion is seen soon, long enough that an attack costs next to nothing.
-REFUSAL_MEMORY_SECONDS = 10
+# How long an environment answers "refused" for a prefix without asking (``store_guard_memory``); the
+# operators' command tells how long an unblock takes to be seen everywhere from it.
+REFUSAL_MEMORY_SECONDS = _MEMORY
 # Guard items outlive their last change by this long (DynamoDB TTL): a month of trust, then a fresh start.
 KEEP_SECONDS = 30 * 24 * 3600
 # A safe-listed prefix is kept until the listing is taken back: its ``keep`` attribute holds a TTL far in
@@ -79,49 +85,114 @@ def attr_float(value: float) -> AttributeValueTypeDef:
 @dataclass(frozen=True, slots=True)
 class GuardPlan:
     """How the guard's part of a send goes into the next transaction: decided already (``verdict``: a
-    refusal, a safe-listing; no item), blind ("take a token if one is left"), or the decided ``state``
-    written back over the item as it was (``current``), conditional on its version."""
+    refusal, a safe-listing; no item), blind ("take a token of ``shard`` if it has one"), or the decided
+    ``state`` written back over the shard's item as it was (``current``), conditional on its version and
+    on the versions of the other shards (``checks``) whose tokens made up the one it gives."""
 
     verdict: Verdict | None = None
+    shard: int = 0
     current: _Current | None = None
     state: PrefixState | None = None
+    checks: tuple[tuple[int, int], ...] = ()
 
 
 class GuardTable:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        # prefix hash -> until when (the product's clock) this environment refuses it without asking, and
-        # the numbers of it that are safe-listed (which pass all the same)
-        self._refused: dict[str, tuple[int, frozenset[str]]] = {}
+        self._memory = GuardMemory()
+
+    def forget(self) -> None:
+        self._memory = GuardMemory()
 
     def plan(self, ask: GuardAsk, now: int) -> GuardPlan:
-        """A prefix this environment found without tokens a moment ago is refused without asking."""
-        until, safe_numbers = self._refused.get(ask.prefix_hash, (0, frozenset()))
-        if until > now and ask.number_hash not in safe_numbers:
-            return GuardPlan(Verdict(False, False, PrefixState(tokens=0.0, updated=now)))
-        return GuardPlan()
+        """A refusal or safe-listing this environment found a moment ago decides without asking
+        (``store_guard_memory``); otherwise "take a token of a shard chosen at random"."""
+        decided = self._memory.decided(ask, now)
+        if decided is not None:
+            return GuardPlan(decided)
+        return GuardPlan(shard=self._memory.choose(ask.prefix_hash, shards_of(ask.policy), now))
 
-    def item(self, ask: GuardAsk, plan: GuardPlan, now: int) -> TransactWriteItemTypeDef:
+    def elsewhere(self, ask: GuardAsk, plan: GuardPlan, now: int) -> GuardPlan:
+        """Another shard, after a conflict with a racing send on this one."""
+        if plan.current is not None or shards_of(ask.policy) == 1:
+            return plan
+        return GuardPlan(shard=self._memory.choose(ask.prefix_hash, shards_of(ask.policy), now))
+
+    def items(self, ask: GuardAsk, plan: GuardPlan, now: int) -> list[TransactWriteItemTypeDef]:
+        """The plan's updates: none when decided; the shard's first, then the other shards it counted."""
+        if plan.verdict is not None:
+            return []
+        name = shard_name(ask.prefix_hash, plan.shard)
         if plan.current is not None and plan.state is not None:
-            return self._write_back(ask.prefix_hash, plan.current, plan.state, now)
-        return self._take_a_token(ask, now)
+            main = self._write_back(name, plan.current, plan.state, now)
+        else:
+            main = self._take_a_token(ask, plan.shard, now)
+        return [main, *(self._unchanged(shard_name(ask.prefix_hash, k), v) for k, v in plan.checks)]
 
-    def refreshed(self, ask: GuardAsk, item: Mapping[str, Any], now: int) -> GuardPlan:
-        """The plan after the guard's update failed its condition, ``item`` being the prefix as it was:
-        ``fraud.decide`` on it (an empty bucket's refill, a safe-listing)."""
+    def guarded(self, ask: GuardAsk, plan: GuardPlan) -> str | None:
+        """The shard whose token the send took, which its conversion or refund goes back to."""
+        return shard_name(ask.prefix_hash, plan.shard) if plan.verdict is None else None
+
+    def refreshed(
+        self, ask: GuardAsk, plan: GuardPlan, failed: Mapping[int, Mapping[str, Any]], now: int
+    ) -> GuardPlan:
+        """The plan after some of the plan's updates failed their conditions (by position; each with its
+        item as it was): decided on the one shard when it can say, on all of them otherwise."""
+        if set(failed) == {0} and not plan.checks:
+            alone = self._alone(ask, plan.shard, failed[0], now)
+            if alone is not None:
+                return alone
+        return self._pooled(ask, now)
+
+    def _alone(self, ask: GuardAsk, shard: int, item: Mapping[str, Any], now: int) -> GuardPlan | None:
+        """``fraud.decide`` on one shard as it was (a refill, a safe-listing); None when it has no token
+        and other shards may."""
         current = _Current(item)
-        if not current.exists:  # gone since: it is a new prefix again
-            return GuardPlan()
-        verdict = decide(ask.policy, current.state, now, ask.number_hash)
-        if not verdict.allowed:
-            self._refused[ask.prefix_hash] = (now + REFUSAL_MEMORY_SECONDS, current.state.safe_numbers)
-        if not verdict.counted:
+        if not current.exists:  # gone since: it is new again
+            return GuardPlan(shard=shard)
+        verdict = decide(shard_policy(ask.policy, shard), current.state, now, ask.number_hash)
+        if verdict.allowed and not verdict.counted:  # safe-listed: remembered, so no hot key either
+            self._memory.passing(ask.prefix_hash, current.state.safe, current.state.safe_numbers, now)
             return GuardPlan(verdict)
-        return GuardPlan(current=current, state=verdict.state)
+        if verdict.allowed:
+            return GuardPlan(shard=shard, current=current, state=verdict.state)
+        if shards_of(ask.policy) > 1:
+            return None
+        self._memory.refuse(ask.prefix_hash, current.state.safe_numbers, now)
+        return GuardPlan(verdict)
 
-    def credit(self, prefix_hash: str, *, now: int, policy: GuardPolicy) -> None:
-        """A counted send converted: its token back plus ``earn``, below the ceiling (best effort)."""
+    def _pooled(self, ask: GuardAsk, now: int) -> GuardPlan:
+        """Every shard read at once and decided on together (``store_guard_shards.pooled``)."""
+        names = [shard_name(ask.prefix_hash, k) for k in range(shards_of(ask.policy))]
+        items = read_all(self._client, self._table, [guard_key(name) for name in names], "fraud guard")
+        shards = [
+            shard_of(ask.policy, k, item, state_of(item), now)
+            for k, item in enumerate(items)
+            if item is not None
+        ]
+        decision = pooled(shards, ask.number_hash)
+        self._memory.emptied(ask.prefix_hash, decision.empty, now)
+        states = [shard.state for shard in shards if shard.item]
+        safe_numbers = frozenset().union(*(state.safe_numbers for state in states))
+        if decision.safe:
+            safe = any(state.safe for state in states)
+            self._memory.passing(ask.prefix_hash, safe, safe_numbers, now)
+            return GuardPlan(Verdict(True, False, PrefixState(tokens=0.0, updated=now)))
+        take = decision.take
+        if decision.refused or take is None:
+            self._memory.refuse(ask.prefix_hash, safe_numbers, now)
+            return GuardPlan(Verdict(False, False, PrefixState(tokens=0.0, updated=now)))
+        current = _Current(take.item)
+        if not take.item or (not decision.checks and current.state.tokens >= 1):
+            return GuardPlan(shard=take.index)  # a token as stored: the blind update takes it
+        state = replace(take.state, tokens=take.tokens - 1, sends=take.state.sends + 1, updated=now)
+        return GuardPlan(shard=take.index, current=current, state=state, checks=decision.checks)
+
+    def credit(self, name: str, *, now: int, policy: GuardPolicy) -> None:
+        """A counted send converted: its token back to its shard (``name``) plus ``earn``, below the
+        shard's share of the ceiling (best effort)."""
+        prefix_hash, shard = split_name(name)
         gain = 1 + policy.earn
         names = {
             "#tokens": "tokens",
@@ -130,28 +201,35 @@ class GuardTable:
             "#version": "version",
         }
         values = {":gain": attr_n(gain), ":now": attr_n(now), ":one": attr_n(1)}
-        try:
-            self._update(
-                prefix_hash,
-                "SET #tokens = #tokens + :gain, #updated = :now ADD #conversions :one, #version :one",
-                "attribute_exists(pk) AND #tokens <= :limit",
-                names,
-                {**values, ":limit": attr_n(policy.ceiling - gain)},
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                self._count_only(prefix_hash)  # at the ceiling: the conversion is only counted
-            else:
-                logger.warning("could not credit a conversion to its prefix", extra={"aws_error": _code(exc)})
-        except BotoCoreError as exc:
-            logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
-        self._refused.pop(prefix_hash, None)
+        limit = attr_n(shard_policy(policy, shard).ceiling - gain)
+        for attempt in (1, 2):
+            try:
+                self._update(
+                    name,
+                    "SET #tokens = #tokens + :gain, #updated = :now ADD #conversions :one, #version :one",
+                    "attribute_exists(pk) AND #tokens <= :limit",
+                    names,
+                    {**values, ":limit": limit},
+                )
+            except ClientError as exc:
+                if is_condition_failure(exc):
+                    self._count_only(name)  # at the ceiling: the conversion is only counted
+                elif _code(exc) == "TransactionConflictException" and attempt == 1:
+                    continue  # a send's transaction held the shard that moment; botocore does not retry it
+                else:
+                    logger.warning(
+                        "could not credit a conversion to its prefix", extra={"aws_error": _code(exc)}
+                    )
+            except BotoCoreError as exc:
+                logger.warning("could not credit a conversion", extra={"aws_error": type(exc).__name__})
+            break
+        self._memory.converted(prefix_hash)
 
-    def refund(self, prefix_hash: str, *, now: int) -> None:
-        """A counted send that went nowhere: its token back (best effort)."""
+    def refund(self, name: str, *, now: int) -> None:
+        """A counted send that went nowhere: its token back to its shard (best effort)."""
         try:
             self._update(
-                prefix_hash,
+                name,
                 "SET #tokens = #tokens + :one, #sends = #sends - :one, #updated = :now ADD #version :one",
                 "attribute_exists(pk)",
                 {"#tokens": "tokens", "#sends": "sends", "#updated": "updated", "#version": "version"},
@@ -159,13 +237,15 @@ class GuardTable:
             )
         except (ClientError, BotoCoreError):
             logger.warning("could not give a prefix its token back")
+        self._memory.converted(split_name(name)[0])
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def _take_a_token(self, ask: GuardAsk, now: int) -> TransactWriteItemTypeDef:
-        """The common case in one update: a new prefix, or one with a token left and no safe-listing."""
+    def _take_a_token(self, ask: GuardAsk, shard: int, now: int) -> TransactWriteItemTypeDef:
+        """The common case in one update: a new shard (its share of the budget), or one with a token left
+        and no safe-listing."""
         values: dict[str, AttributeValueTypeDef] = {
-            ":budget": attr_n(ask.policy.budget),
+            ":budget": attr_n(shard_policy(ask.policy, shard).budget),
             ":one": attr_n(1),
             ":zero": attr_n(0),
             ":now": attr_n(now),
@@ -176,7 +256,7 @@ class GuardTable:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": guard_key(ask.prefix_hash),
+                "Key": guard_key(shard_name(ask.prefix_hash, shard)),
                 "UpdateExpression": (
                     "SET #tokens = if_not_exists(#tokens, :budget) - :one,"
                     " #sends = if_not_exists(#sends, :zero) + :one, #updated = :now, #country = :country,"
@@ -198,13 +278,13 @@ class GuardTable:
         }
 
     def _write_back(
-        self, prefix_hash: str, current: _Current, state: PrefixState, now: int
+        self, name: str, current: _Current, state: PrefixState, now: int
     ) -> TransactWriteItemTypeDef:
         """The decided state, if the item is still as it was read."""
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": guard_key(prefix_hash),
+                "Key": guard_key(name),
                 "UpdateExpression": (
                     "SET #tokens = :tokens, #sends = :sends, #updated = :now, #version = :version"
                 ),
@@ -222,6 +302,21 @@ class GuardTable:
                     ":version": attr_n(current.version + 1),
                     ":seen": attr_n(current.version),
                 },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _unchanged(self, name: str, version: int) -> TransactWriteItemTypeDef:
+        """A shard whose tokens a pooled decision counted must be as it was read: an update of its
+        version only (a ConditionCheck would need an IAM action of its own; both cost the same)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": guard_key(name),
+                "UpdateExpression": "SET #version = :version",
+                "ConditionExpression": "#version = :seen",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":version": attr_n(version + 1), ":seen": attr_n(version)},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }

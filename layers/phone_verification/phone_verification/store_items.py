@@ -14,6 +14,7 @@ from .errors import InternalError, ServiceUnavailable, VerificationError
 from .model import CheckedBy, Method, Status, VerificationRecord
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 # The store's logger: this module is part of the store, not a component with logs of its own.
@@ -209,6 +210,12 @@ def cancelled_with_items(exc: ClientError) -> dict[int, Mapping[str, Any]]:
     return failed
 
 
+def conflicted_items(exc: ClientError) -> set[int]:
+    """The positions of the items another transaction was writing when this one was cancelled."""
+    reasons = exc.response.get("CancellationReasons", [])
+    return {index for index, reason in enumerate(reasons) if reason.get("Code") == "TransactionConflict"}
+
+
 def is_conflict(exc: ClientError) -> bool:
     """A transaction cancelled because another write to one of its items was in progress: it may simply
     be sent again."""
@@ -245,3 +252,29 @@ def aws_failure(action: str, exc: Exception | None = None) -> VerificationError:
         extra={"action": action, "aws_error": code or type(exc).__name__, "transient": transient},
     )
     return ServiceUnavailable(retry_after=1) if transient else InternalError()
+
+
+def read_all(
+    client: DynamoDBClient, table: str, keys: list[dict[str, AttributeValueTypeDef]], action: str
+) -> list[Mapping[str, Any] | None]:
+    """Each key's item, read at once and consistently (``BatchGetItem``): {} when there is none, None when
+    DynamoDB left it unprocessed twice (then it is neither chosen nor counted)."""
+    items: dict[str, Mapping[str, Any]] = {}
+    pending = keys
+    for _ in range(2):
+        try:
+            answer = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(action, exc) from exc
+        for item in answer.get("Responses", {}).get(table, []):
+            items[text_of(item, "pk") or ""] = item
+        unprocessed = answer.get("UnprocessedKeys", {})
+        left = list(unprocessed[table]["Keys"]) if table in unprocessed else []
+        left_keys = {text_of(key, "pk") for key in left}
+        for key in pending:  # answered without an item: there is none
+            if text_of(key, "pk") not in left_keys:
+                items.setdefault(text_of(key, "pk") or "", {})
+        pending = left
+        if not pending:
+            break
+    return [items.get(text_of(key, "pk") or "") for key in keys]

@@ -30,9 +30,9 @@ from .errors import VerificationError
 from .fraud import PrefixState, Verdict
 from .limits import LimitReached
 from .ports import BudgetAsk, BudgetRefused, GuardAsk, Latest, SendReservation
-from .store_budgets import Plan, refreshed, reservation, take_item
+from .store_budgets import Budgets, Plan, refreshed, reservation, shards_of, take_item
 from .store_guard import GuardPlan, GuardTable
-from .store_items import aws_failure, cancelled_with_items, is_conflict
+from .store_items import aws_failure, cancelled_with_items, conflicted_items, is_conflict
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,6 +51,7 @@ class SendTransaction:
         table_name: str,
         client: DynamoDBClient,
         guard: GuardTable,
+        budgets: Budgets,
         *,
         retention: int,
         latest: Callable[[str, str], Latest | None],
@@ -58,6 +59,7 @@ class SendTransaction:
         self._table = table_name
         self._client = client
         self._guard = guard
+        self._budgets = budgets
         self._retention = retention
         self._latest = latest
         self._worker: ThreadPoolExecutor | None = None
@@ -73,49 +75,135 @@ class SendTransaction:
         guard_plan = self._guard.plan(guard, now) if guard is not None else None
         if _refuses(guard, guard_plan):
             return SendReservation(guard_plan.verdict if guard_plan else None, ())
+        plans = self._first_plans(budgets, now, guard_plan)
         pointer = self._read_latest(latest_for)
-        plans = [Plan() for _ in budgets]
-        for _ in range(ROUNDS):
-            items = self._items(guard, guard_plan, budgets, plans, now)
-            try:
-                if items:  # nothing to write when the guard decided alone (a safe-listing) and no budget
-                    self._client.transact_write_items(TransactItems=items)
-            except ClientError as exc:
-                failed = cancelled_with_items(exc)
-                if not failed:
-                    if is_conflict(exc):
-                        continue
-                    raise aws_failure("reserve send", exc) from exc
-                offset = int(guard_plan is not None and guard_plan.verdict is None)
-                if offset and 0 in failed and guard is not None:
-                    guard_plan = self._guard.refreshed(guard, failed[0], now)
-                    if _refuses(guard, guard_plan):
-                        return SendReservation(guard_plan.verdict, ())
-                try:
-                    plans = _replanned(budgets, plans, failed, offset, now)
-                except BudgetRefused as refused:
-                    refused.verdict = guard_plan.verdict if guard_plan else None
-                    raise
-                continue
-            except BotoCoreError as exc:
-                raise aws_failure("reserve send", exc) from exc
-            verdict = _verdict(guard_plan, now)
-            taken = tuple(reservation(ask, plan, now) for ask, plan in zip(budgets, plans, strict=True))
-            return SendReservation(verdict, taken, pointer.result() if pointer else None)
-        raise BudgetRefused(-1, LimitReached("contention", 1))
+        decided, taken = self._transact(guard, guard_plan, budgets, plans, now)
+        if taken is None:  # the guard refused, once it had seen the prefix as it is
+            return SendReservation(decided.verdict if decided else None, ())
+        verdict = _verdict(decided, now)
+        reservations = tuple(reservation(ask, plan, now) for ask, plan in zip(budgets, taken, strict=True))
+        guarded = self._guard.guarded(guard, decided) if guard and decided else None
+        return SendReservation(verdict, reservations, pointer.result() if pointer else None, guarded)
 
-    def _items(
+    def _transact(
         self,
         guard: GuardAsk | None,
         guard_plan: GuardPlan | None,
         budgets: Sequence[BudgetAsk],
         plans: list[Plan],
         now: int,
+    ) -> tuple[GuardPlan | None, list[Plan] | None]:
+        """The transaction, sent until it applies: the guard's plan and the budgets' plans it applied
+        with, or no plans when the guard refused under ``enforce``."""
+        for _ in range(ROUNDS):
+            guard_items = self._guard.items(guard, guard_plan, now) if guard and guard_plan else []
+            items = guard_items + self._budget_items(budgets, plans, now)
+            try:
+                if items:  # nothing to write when the guard decided alone (a safe-listing) and no budget
+                    self._client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                guard_plan, replanned = self._cancelled(
+                    exc, guard, guard_plan, budgets, plans, offset=len(guard_items), now=now
+                )
+                if replanned is None:
+                    return guard_plan, None
+                plans = replanned
+                continue
+            except BotoCoreError as exc:
+                raise aws_failure("reserve send", exc) from exc
+            return guard_plan, plans
+        raise BudgetRefused(-1, LimitReached("contention", 1))
+
+    def _cancelled(
+        self,
+        exc: ClientError,
+        guard: GuardAsk | None,
+        guard_plan: GuardPlan | None,
+        budgets: Sequence[BudgetAsk],
+        plans: list[Plan],
+        *,
+        offset: int,
+        now: int,
+    ) -> tuple[GuardPlan | None, list[Plan] | None]:
+        """The plans for the next round after a cancelled transaction (``offset``: the guard's items come
+        first): what refused decided on again, what conflicted sent elsewhere; no plans when the guard
+        refuses under ``enforce``."""
+        failed = cancelled_with_items(exc)
+        if not failed:
+            if not is_conflict(exc):
+                raise aws_failure("reserve send", exc) from exc
+            conflicted = conflicted_items(exc)
+            if guard and guard_plan and any(index < offset for index in conflicted):
+                guard_plan = self._guard.elsewhere(guard, guard_plan, now)
+            return guard_plan, self._elsewhere(budgets, plans, conflicted, offset, now)
+        guard_failed = {index: item for index, item in failed.items() if index < offset}
+        if guard and guard_plan and guard_failed:
+            guard_plan = self._guard.refreshed(guard, guard_plan, guard_failed, now)
+            if _refuses(guard, guard_plan):
+                return guard_plan, None
+        try:
+            return guard_plan, self._replanned(budgets, plans, failed, offset, now)
+        except BudgetRefused as refused:
+            refused.verdict = guard_plan.verdict if guard_plan else None
+            raise
+
+    def _first_plans(
+        self, budgets: Sequence[BudgetAsk], now: int, guard_plan: GuardPlan | None
+    ) -> list[Plan]:
+        """A shard of each budget, at random among those not known full; a budget this environment
+        found full a moment ago refuses without asking (its wait is still exact)."""
+        plans = []
+        for index, ask in enumerate(budgets):
+            reached = self._budgets.memory.refusal(ask, now)
+            if reached is not None:
+                raise BudgetRefused(index, reached, guard_plan.verdict if guard_plan else None)
+            plans.append(Plan(self._budgets.memory.choose(ask, now)))
+        return plans
+
+    def _replanned(
+        self,
+        budgets: Sequence[BudgetAsk],
+        plans: list[Plan],
+        failed: Mapping[int, Mapping[str, Any]],
+        offset: int,
+        now: int,
+    ) -> list[Plan]:
+        """Each budget whose update failed, decided on again on its item as it was; a full shard of a
+        large budget sends the start to one with room (``Budgets.room``). The first budget (in order) that
+        refuses the start refuses the send."""
+        replanned = list(plans)
+        for index, ask in enumerate(budgets):
+            item = failed.get(index + offset)
+            if item is None:
+                continue
+            try:
+                try:
+                    replanned[index] = refreshed(ask, plans[index], item, now)
+                except LimitReached as reached:
+                    self._budgets.memory.full(ask, plans[index].shard, reached, now)
+                    if shards_of(ask) == 1:
+                        raise
+                    replanned[index] = self._budgets.room(ask, now)
+            except LimitReached as reached:
+                raise BudgetRefused(index, reached) from None
+        return replanned
+
+    def _elsewhere(
+        self, budgets: Sequence[BudgetAsk], plans: list[Plan], conflicted: set[int], offset: int, now: int
+    ) -> list[Plan]:
+        """A budget's shard that another transaction was writing at the same moment: another shard next
+        time (a busy caller's starts spread out instead of queueing on one item)."""
+        moved = list(plans)
+        for index, ask in enumerate(budgets):
+            if index + offset in conflicted and plans[index].seen is None and shards_of(ask) > 1:
+                moved[index] = Plan(self._budgets.memory.choose(ask, now, avoid=plans[index].shard))
+        return moved
+
+    def _budget_items(
+        self, budgets: Sequence[BudgetAsk], plans: list[Plan], now: int
     ) -> list[TransactWriteItemTypeDef]:
-        """The guard's update first (unless it is decided already), then one per budget, in order."""
+        """One update per budget, in order (after the guard's)."""
         items: list[TransactWriteItemTypeDef] = []
-        if guard is not None and guard_plan is not None and guard_plan.verdict is None:
-            items.append(self._guard.item(guard, guard_plan, now))
         for ask, plan in zip(budgets, plans, strict=True):
             ttl = now + max(ask.limit.window, ask.keep_for) + self._retention
             items.append(take_item(self._table, ask, plan, now=now, ttl=ttl))
@@ -149,24 +237,3 @@ def _verdict(plan: GuardPlan | None, now: int) -> Verdict | None:
         return None
     # Its update applied: a token was taken (the state it leaves is not read back).
     return plan.verdict or Verdict(True, True, PrefixState(tokens=0.0, updated=now))
-
-
-def _replanned(
-    budgets: Sequence[BudgetAsk],
-    plans: list[Plan],
-    failed: Mapping[int, Mapping[str, Any]],
-    offset: int,
-    now: int,
-) -> list[Plan]:
-    """Each budget whose update failed, decided on again on its item as it was; the first (in order)
-    that refuses the start refuses the send."""
-    replanned = list(plans)
-    for index, ask in enumerate(budgets):
-        item = failed.get(index + offset)
-        if item is None:
-            continue
-        try:
-            replanned[index] = refreshed(ask, plans[index], item, now)
-        except LimitReached as reached:
-            raise BudgetRefused(index, reached) from None
-    return replanned

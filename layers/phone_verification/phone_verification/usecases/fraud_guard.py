@@ -38,13 +38,16 @@ class FraudGuard:
         prefix_hash = hasher.prefix(prefix_of(number.e164, number.country_code))
         return GuardAsk(prefix_hash, country, hasher.number(number.e164), policy)
 
-    def judge(self, ask: GuardAsk | None, verdict: Verdict | None, method: str) -> str | None:
-        """Let the send through, or refuse it (the store took nothing then). The prefix's hash when the
-        send took a token (its conversion is credited, its failure refunded), else None."""
+    def judge(
+        self, ask: GuardAsk | None, verdict: Verdict | None, method: str, guarded: str | None = None
+    ) -> str | None:
+        """Let the send through, or refuse it (the store took nothing then). ``guarded`` (the store's
+        item the token came from) when the send took a token (its conversion is credited there, its
+        failure refunded), else None."""
         if ask is None or verdict is None:
             return None
         if verdict.allowed:
-            return ask.prefix_hash if verdict.counted else None
+            return guarded if verdict.counted else None
         enforced = ask.policy.mode == "enforce"
         self._context.outcomes.record(
             "guard_refused" if enforced else "guard_would_refuse", method, RULE, country=ask.country
@@ -62,10 +65,10 @@ class FraudGuard:
             raise DestinationDenied(SUSPECTED_FRAUD, reason=REASON)
         return None
 
-    def refund(self, prefix_hash: str | None, now: int) -> None:
+    def refund(self, guarded: str | None, now: int) -> None:
         """A counted send went nowhere: its token back."""
-        if prefix_hash is not None:
-            self._context.store.guard_refund(prefix_hash, now=now)
+        if guarded is not None:
+            self._context.store.guard_refund(guarded, now=now)
 
     def converted(self, record: VerificationRecord, now: int) -> None:
         """The verification succeeded: credit its prefix (one write, none for a send it did not count)."""

@@ -70,7 +70,7 @@ class SendLimits:
         except BudgetRefused as refused:
             self._guard.judge(guard, refused.verdict, method)  # a refusal under monitor is still logged
             raise self._refusal(budgets, asks, refused) from None
-        guarded = self._guard.judge(guard, reserved.verdict, method)
+        guarded = self._guard.judge(guard, reserved.verdict, method, reserved.guarded)
         return Taken(list(reserved.reservations), guarded, reserved.latest)
 
     def release(self, reservations: list[StartReservation]) -> None:
