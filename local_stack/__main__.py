@@ -21,16 +21,14 @@ import argparse
 import base64
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from local_stack.auth import LOCAL_DEVELOPER_ARN, PRINCIPAL_HEADER
 from local_stack.template import TemplateError
+from sinch_sandbox.stopping import Interrupted, Signals
 
 if TYPE_CHECKING:
     from local_stack.stack import LocalStack
@@ -45,49 +43,6 @@ EXAMPLE_NUMBER = "+46700000001"
 STOP_TIMEOUT = 2.0
 # A stop taking longer than this (a handler stuck, a thread that will not end) ends the process anyway.
 STOP_GRACE = 15.0
-
-
-class _Interrupted(BaseException):
-    """Ctrl-C or SIGTERM: raised in the main thread wherever it is, as KeyboardInterrupt would be."""
-
-
-class _Signals:
-    """SIGINT and SIGTERM while starting or serving raise ``_Interrupted`` in the main thread (it may be
-    importing moto, waiting on the emulator, sleeping): start-up is abandoned, serving ends. One arriving
-    while the stack stops ends the process at once.
-
-    The handler only sets plain attributes and raises: it takes no lock (the main thread may hold the one
-    it would need) and writes with os.write (print could re-enter a buffered write it interrupted)."""
-
-    def __init__(self, prog: str) -> None:
-        self.prog = prog
-        self.stopping = False
-        self.signum: int | None = None
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
-            self.force_exit("a second signal: stopped without finishing the stop", 128 + signum)
-        self.stopping = True
-        self.signum = signum
-        raise _Interrupted
-
-    def force_exit(self, reason: str, status: int) -> NoReturn:
-        os.write(2, f"{self.prog}: {reason}\n".encode())
-        os._exit(status)
-
-    def begin_stop(self, grace: float) -> threading.Timer:
-        """From here a signal ends the process at once, as does a stop taking longer than ``grace``."""
-        self.stopping = True
-        status = 128 + self.signum if self.signum is not None else 1
-        reason = f"the stop took over {grace:.0f} s: stopped without finishing it"
-        watchdog = threading.Timer(grace, self.force_exit, args=(reason, status))
-        watchdog.daemon = True
-        watchdog.start()
-        return watchdog
 
 
 def _serve_until(stop_after: float | None) -> None:
@@ -295,10 +250,9 @@ def _start(stack: LocalStack) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signals = _Signals("local-stack")
-    if threading.current_thread() is threading.main_thread():
-        # First: start-up is the slow part (moto's import, the tables), and Ctrl-C must end it too.
-        signals.install()
+    signals = Signals("local-stack")
+    # First: start-up is the slow part (moto's import, the tables), and Ctrl-C must end it too.
+    signals.install()
     stack: LocalStack | None = None
     try:
         args = _arguments(argv)
@@ -314,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             return status
         print(_banner(stack, args.template), flush=True)
         _serve_until(args.stop_after)
-    except _Interrupted:
+    except Interrupted:
         pass  # a signal: stop whatever has started
     watchdog = signals.begin_stop(STOP_GRACE)
     try:

@@ -18,16 +18,15 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import sys
-import threading
 import time
-from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_stack.emulator import AwsEmulator
+from sinch_sandbox.stopping import Interrupted, Signals
 
 SOURCE = "phone-verification"
 DEFAULT_PORT = 3002
@@ -162,47 +161,9 @@ def _watch(tail: EventTail, deadline: float | None) -> None:
             print(line(event), flush=True)
 
 
-class _Interrupted(BaseException):
-    """Ctrl-C or SIGTERM, raised in the main thread wherever it is (as KeyboardInterrupt would be)."""
-
-
-class _Signals:
-    """SIGINT and SIGTERM raise ``_Interrupted`` in the main thread, which may be waiting on the emulator
-    (a connect timeout while opening the tail, a receive): the tail is closed, and the command ends. One
-    arriving while it closes ends the process at once, as does a close taking over ``CLOSE_GRACE``
-    seconds. The handler takes no lock and does not print (the main thread may be in the middle of both).
-    """
-
-    def __init__(self) -> None:
-        self.closing = False
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.closing:
-            self.force_exit("a second signal: stopped without removing the rule and queue", 128 + signum)
-        self.closing = True
-        raise _Interrupted
-
-    def force_exit(self, reason: str, status: int) -> NoReturn:
-        os.write(2, f"local-stack events: {reason}\n".encode())
-        os._exit(status)
-
-    def begin_close(self) -> threading.Timer:
-        self.closing = True
-        reason = f"closing took over {CLOSE_GRACE:.0f} s: stopped without removing the rule and queue"
-        watchdog = threading.Timer(CLOSE_GRACE, self.force_exit, args=(reason, 1))
-        watchdog.daemon = True
-        watchdog.start()
-        return watchdog
-
-
 def main(argv: list[str] | None = None) -> int:
-    signals = _Signals()
-    if threading.current_thread() is threading.main_thread():
-        signals.install()
+    signals = Signals("local-stack events", unfinished="stopped without removing the rule and queue")
+    signals.install()
     try:
         args = _arguments(argv)
         emulator = AwsEmulator(external_url=args.endpoint_url, region=args.region)
@@ -217,15 +178,16 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             _watch(tail, deadline)
-        except _Interrupted:
+        except Interrupted:
             pass
         finally:
-            watchdog = signals.begin_close()  # from here a signal, or a hanging close, ends the process
+            # From here a signal, or a hanging close, ends the process.
+            watchdog = signals.begin_stop(CLOSE_GRACE)
             try:
                 tail.close()
             finally:
                 watchdog.cancel()
-    except _Interrupted:
+    except Interrupted:
         pass  # before the tail existed
     except BotoCoreError as error:
         print(

@@ -10,58 +10,19 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import signal
 import sys
-import threading
 import time
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from sinch_sandbox.config import SandboxConfig, describe_mode
 from sinch_sandbox.server import SandboxServer
+from sinch_sandbox.stopping import Interrupted, Signals
 
 DEFAULT_PORT = 3001
 # What a request still running (a delay fault) gets when the sandbox stops; its client is disconnected.
 STOP_TIMEOUT = 2.0
 # A stop taking longer than this ends the process anyway.
 STOP_GRACE = 10.0
-
-
-class _Interrupted(BaseException):
-    """Ctrl-C or SIGTERM, raised in the main thread wherever it is (as KeyboardInterrupt would be)."""
-
-
-class _Signals:
-    """SIGINT and SIGTERM raise ``_Interrupted`` in the main thread until it stops; one arriving while it
-    stops ends the process at once. The handler takes no lock and does not print (see local_stack's)."""
-
-    def __init__(self) -> None:
-        self.stopping = False
-        self.signum: int | None = None
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
-            self.force_exit("a second signal: stopped without finishing the stop", 128 + signum)
-        self.stopping = True
-        self.signum = signum
-        raise _Interrupted
-
-    def force_exit(self, reason: str, status: int) -> NoReturn:
-        os.write(2, f"sinch-sandbox: {reason}\n".encode())
-        os._exit(status)
-
-    def begin_stop(self) -> threading.Timer:
-        self.stopping = True
-        status = 128 + self.signum if self.signum is not None else 1
-        reason = f"the stop took over {STOP_GRACE:.0f} s: stopped without finishing it"
-        watchdog = threading.Timer(STOP_GRACE, self.force_exit, args=(reason, status))
-        watchdog.daemon = True
-        watchdog.start()
-        return watchdog
 
 
 def _print_request(entry: dict[str, Any]) -> None:
@@ -98,9 +59,8 @@ def _serve_until(stop_after: float | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signals = _Signals()
-    if threading.current_thread() is threading.main_thread():
-        signals.install()
+    signals = Signals("sinch-sandbox")
+    signals.install()
     server: SandboxServer | None = None
     try:
         args = _arguments(argv)
@@ -124,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         _serve_until(args.stop_after)
-    except _Interrupted:
+    except Interrupted:
         pass  # a signal: stop
-    watchdog = signals.begin_stop()
+    watchdog = signals.begin_stop(STOP_GRACE)
     try:
         if server is not None:
             server.stop(STOP_TIMEOUT)

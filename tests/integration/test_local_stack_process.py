@@ -307,17 +307,17 @@ def test_sigint_with_a_request_running_stops_at_once() -> None:
 
 
 def test_a_second_signal_while_stopping_ends_the_process() -> None:
-    from local_stack.__main__ import _Interrupted, _Signals
+    from sinch_sandbox.stopping import Interrupted, Signals
 
     exits: list[int] = []
 
-    class Recorded(_Signals):
+    class Recorded(Signals):
         def force_exit(self, reason: str, status: int) -> NoReturn:
             exits.append(status)
             raise SystemExit(status)
 
     signals = Recorded("local-stack")
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         signals._handle(signal.SIGINT, None)  # the first: stop
     watchdog = signals.begin_stop(60)
     try:
