@@ -401,9 +401,9 @@ def _cold_order(probe: dict[str, Any] | None) -> str:
 def _cold_sequential(probe: dict[str, Any] | None) -> int | None:
     if probe is None:
         return None
-    from bench.measure import sequential
+    from bench.measure import dynamodb_waits
 
-    return sequential([[c[6], c[7]] for c in probe.get("aws", []) if c[0] == "dynamodb"])
+    return dynamodb_waits(probe.get("aws", []), probe.get("sinch", []))
 
 
 @dataclass(frozen=True)

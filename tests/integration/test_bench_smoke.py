@@ -172,6 +172,14 @@ def test_gnu_time_report_and_agreement_are_read_as_documented() -> None:
 def test_sequential_round_trips_count_parallel_calls_once() -> None:
     assert measure.sequential([[0, 10], [10, 20], [20, 30]]) == 3
     assert measure.sequential([[0, 10], [2, 12], [12, 20]]) == 2  # the first two ran in parallel
+    # A right code: the verification's update, then the guard's credit while Sinch is told (hidden), as
+    # test_round_trips counts it; a DynamoDB call mostly outside the Sinch call still counts.
+    update, credit = (
+        ["dynamodb", "UpdateItem", 0, 0, 0, 1, 0, 10],
+        ["dynamodb", "UpdateItem", 0, 0, 0, 1, 12, 18],
+    )
+    assert measure.dynamodb_waits([update, credit], [["report", 0, 11, 30]]) == 1
+    assert measure.dynamodb_waits([update, credit], [["report", 0, 17, 30]]) == 2
     assert measure.covered([[0, 10], [5, 15], [20, 25]]) == 20
     assert measure.overlap([[0, 4], [8, 12]], [[2, 10]]) == 4
 
