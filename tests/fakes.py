@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import requests
+from requests.adapters import BaseAdapter
 
 from phone_verification.errors import Conflict, VerificationError
 from phone_verification.model import Started, Verification
@@ -319,3 +321,33 @@ class RecordedWorkflows:
     def failed(self, token: str, error: VerificationError, *, verification_id: str) -> bool:
         self.calls.append(("failure", token, type(error).__name__))
         return True
+
+
+CannedReply = tuple[int, Any, Mapping[str, str]] | Exception
+
+
+class CannedHttp(BaseAdapter):
+    """A ``requests`` transport that answers each request with the next canned reply (status, JSON body
+    or bytes, headers; or an exception to raise) and keeps what was sent."""
+
+    def __init__(self, *replies: CannedReply) -> None:
+        super().__init__()
+        self.replies = list(replies)
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.sent.append(request)
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        status, body, headers = reply
+        response = requests.Response()
+        response.status_code = status
+        response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response.headers.update(headers)
+        response.request = request
+        response.url = request.url or ""
+        return response
+
+    def close(self) -> None:
+        pass

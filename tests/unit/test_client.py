@@ -8,7 +8,6 @@ import json
 import re
 import traceback
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 import requests
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
-from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 import phone_verification_client as pvc
@@ -27,6 +25,7 @@ from phone_verification_client import BearerAuth, Client, SigV4Auth, Verificatio
 from phone_verification_client.auth import region_of_url
 from phone_verification_client.cli import exit_code
 from phone_verification_client.cli import main as cli_main
+from tests.fakes import CannedHttp, CannedReply
 
 API = "https://a1b2c3d4e5.execute-api.eu-north-1.amazonaws.com"
 NUMBER = "+46700000001"
@@ -59,7 +58,7 @@ PROBLEMS: list[tuple[str, int, type[pvc.PhoneVerificationError]]] = [
     ("internal_error", 500, pvc.InternalError),
 ]
 
-Reply = tuple[int, Any, Mapping[str, str]] | Exception
+Reply = CannedReply
 
 
 def problem_body(code: str, status: int) -> dict[str, Any]:
@@ -93,30 +92,8 @@ def dropped() -> requests.ConnectionError:
     )
 
 
-class FakeApi(BaseAdapter):
-    """Answers each request with the next canned reply and keeps what was sent."""
-
-    def __init__(self, *replies: Reply) -> None:
-        super().__init__()
-        self.replies = list(replies)
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        status, body, headers = reply
-        response = requests.Response()
-        response.status_code = status
-        response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response.headers.update(headers)
-        response.request = request
-        response.url = request.url or ""
-        return response
-
-    def close(self) -> None:
-        pass
+class FakeApi(CannedHttp):
+    """The API's canned replies, with what the client sent read back."""
 
     def body(self, index: int = -1) -> Any:
         raw = self.sent[index].body

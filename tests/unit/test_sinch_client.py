@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from phone_verification.sinch import (
@@ -31,39 +29,17 @@ from phone_verification.sinch import (
     Status,
 )
 from phone_verification.sinch.signing import signature
+from tests.fakes import CannedHttp, CannedReply
 
 BASE = "https://sinch.test"
 CREDS = Credentials("app-key", "c2FuZGJveC1zZWNyZXQ=")
 NUMBER = "+46700000001"
 NOW = datetime(2026, 11, 25, 18, 0, 0, 123_000, tzinfo=UTC)
 
-Reply = tuple[int, Any, Mapping[str, str]] | Exception
+Reply = CannedReply
 
 
-class FakeSinch(BaseAdapter):
-    """Answers each request with the next canned reply and keeps what was sent."""
-
-    def __init__(self, *replies: Reply) -> None:
-        super().__init__()
-        self.replies = list(replies)
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        status, body, headers = reply
-        response = requests.Response()
-        response.status_code = status
-        response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response.headers.update(headers)
-        response.request = request
-        response.url = request.url or ""
-        return response
-
-    def close(self) -> None:
-        pass
+FakeSinch = CannedHttp
 
 
 def client_with(
