@@ -5,12 +5,10 @@ lets the use-case tests trust the fake."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from phone_verification.errors import InternalError
 from phone_verification.limits import Limit
@@ -25,8 +23,7 @@ from phone_verification.ports import (
 )
 from phone_verification.store import RETENTION_SECONDS, VerificationStore
 from phone_verification.store_budgets import bucket_name
-from tests.fakes import TABLE, make_table
-from tests.memory_store import InMemoryStore
+from tests.fakes import TABLE
 
 NOW = 1_790_000_000
 NUMBER = "number-hash"
@@ -48,20 +45,6 @@ RECORD = VerificationRecord(
     secret_hash=SECRET,
     reference="order-1",
 )
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    """moto's DynamoDB client with the verification table."""
-    with mock_aws():
-        yield make_table()
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Store:
-    if request.param == "memory":
-        return InMemoryStore()
-    return VerificationStore(TABLE, request.getfixturevalue("dynamodb"))
 
 
 def reserve(store: Store, now: int, *, key: str = NUMBER, max_starts: int = 3) -> StartReservation:

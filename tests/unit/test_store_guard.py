@@ -4,37 +4,19 @@ what the DynamoDB store costs under attack: a refused prefix is not a hot key.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from moto import mock_aws
 
 from phone_verification.fraud import DAY, GuardPolicy
 from phone_verification.ports import GuardAsk, Store
 from phone_verification.store import VerificationStore
 from phone_verification.store_guard import REFUSAL_MEMORY_SECONDS
 from phone_verification.store_guard_shards import shard_name, shards_of
-from tests.fakes import TABLE, make_table
-from tests.memory_store import InMemoryStore
+from tests.fakes import TABLE
 from tests.unit.test_store import Serialised
 
 NOW = 1_790_000_000
 POLICY = GuardPolicy(budget=5)
 PREFIX = "prefix-hash"
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield make_table()
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Store:
-    if request.param == "memory":
-        return InMemoryStore()
-    return VerificationStore(TABLE, request.getfixturevalue("dynamodb"))
 
 
 def take(store: Store, now: int = NOW, number: str = "number-hash") -> tuple[bool, bool]:

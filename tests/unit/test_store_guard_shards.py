@@ -4,29 +4,21 @@ bucket of ``fraud.py`` (the same sends through, the same refusals), and no item 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from phone_verification.fraud import DAY, GuardPolicy
 from phone_verification.ports import GuardAsk, SendReservation
 from phone_verification.store import VerificationStore
 from phone_verification.store_guard import guard_key
 from phone_verification.store_guard_shards import shard_name, shard_policy, shards_of, split_name
-from tests.fakes import TABLE, make_table
+from tests.fakes import TABLE
 from tests.unit.test_store import Serialised
 
 NOW = 1_790_000_000
 POLICY = GuardPolicy(budget=20)  # the default: eight shards
 PREFIX = "prefix-hash"
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield make_table()
 
 
 def send(store: VerificationStore, n: int, now: int = NOW) -> SendReservation:

@@ -3,34 +3,18 @@ guard's token and every budget's slot, all or nothing, in one round trip; the gu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from phone_verification.fraud import GuardMode, GuardPolicy
 from phone_verification.limits import Limit
 from phone_verification.ports import BudgetAsk, BudgetRefused, GuardAsk, SendReservation, Store
 from phone_verification.store import VerificationStore
-from tests.fakes import TABLE, make_table
-from tests.memory_store import InMemoryStore
+from tests.fakes import TABLE
 
 NOW = 1_790_000_000
 PREFIX = "prefix-hash"
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield make_table()
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Store:
-    if request.param == "memory":
-        return InMemoryStore()
-    return VerificationStore(TABLE, request.getfixturevalue("dynamodb"))
 
 
 def guard(tokens: int = 2, mode: GuardMode = "enforce", number: str = "n") -> GuardAsk:

@@ -5,18 +5,16 @@ is full as DynamoDB has them, and no item a busy or refused caller writes on eve
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from phone_verification import store_budgets
 from phone_verification.limits import Limit
 from phone_verification.ports import BudgetAsk, BudgetRefused, StartReservation
 from phone_verification.store import VerificationStore
 from phone_verification.store_budgets import REFUSAL_MEMORY_SECONDS, bucket_name, shard_limit, shards_of
-from tests.fakes import TABLE, make_table
+from tests.fakes import TABLE
 from tests.unit.test_store import Serialised
 
 NOW = 1_790_000_000
@@ -26,12 +24,6 @@ BUDGET = BudgetAsk("caller", "busy-backend", Limit(6, 3600))  # three shards of 
 @pytest.fixture(autouse=True)
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_budgets, "SHARD_SLOTS", 2)
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield make_table()
 
 
 def calls_of(dynamodb: Any) -> list[str]:
