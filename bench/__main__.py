@@ -104,7 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--check",
         action="store_true",
         help=f"exit non-zero when the cross-check and the bench disagree by more than "
-        f"{crosscheck.TOLERANCE:.0%} (wall or peak RSS)",
+        f"{crosscheck.TOLERANCE * 100:.0f} %% (wall or peak RSS)",
     )
     args = parser.parse_args(argv)
     if args.cross_runs is None or args.cross_runs > args.cold_runs:

@@ -76,14 +76,16 @@ class SendTransaction:
         if _refuses(guard, guard_plan):
             return SendReservation(guard_plan.verdict if guard_plan else None, ())
         plans = self._first_plans(budgets, now, guard_plan)
-        pointer = self._read_latest(latest_for)
-        decided, taken = self._transact(guard, guard_plan, budgets, plans, now)
+        decided, taken, pointer = self._transact(
+            guard, guard_plan, budgets, plans, now=now, latest_for=latest_for
+        )
+        latest = pointer.result() if pointer else None
         if taken is None:  # the guard refused, once it had seen the prefix as it is
             return SendReservation(decided.verdict if decided else None, ())
         verdict = _verdict(decided, now)
         reservations = tuple(reservation(ask, plan, now) for ask, plan in zip(budgets, taken, strict=True))
         guarded = self._guard.guarded(guard, decided) if guard and decided else None
-        return SendReservation(verdict, reservations, pointer.result() if pointer else None, guarded)
+        return SendReservation(verdict, reservations, latest, guarded)
 
     def _transact(
         self,
@@ -91,13 +93,21 @@ class SendTransaction:
         guard_plan: GuardPlan | None,
         budgets: Sequence[BudgetAsk],
         plans: list[Plan],
+        *,
         now: int,
-    ) -> tuple[GuardPlan | None, list[Plan] | None]:
+        latest_for: tuple[str, str] | None,
+    ) -> tuple[GuardPlan | None, list[Plan] | None, Future[Latest | None] | None]:
         """The transaction, sent until it applies: the guard's plan and the budgets' plans it applied
-        with, or no plans when the guard refused under ``enforce``."""
+        with, or no plans when the guard refused under ``enforce``; and the number's latest verification,
+        read meanwhile."""
+        pointer: Future[Latest | None] | None = None
         for _ in range(ROUNDS):
             guard_items = self._guard.items(guard, guard_plan, now) if guard and guard_plan else []
             items = guard_items + self._budget_items(budgets, plans, now)
+            if pointer is None:
+                # Submitted once the items are built, so that the read's own work on its thread
+                # overlaps this thread's wait for the transaction, not its work (one interpreter lock).
+                pointer = self._read_latest(latest_for)
             try:
                 if items:  # nothing to write when the guard decided alone (a safe-listing) and no budget
                     self._client.transact_write_items(TransactItems=items)
@@ -106,12 +116,12 @@ class SendTransaction:
                     exc, guard, guard_plan, budgets, plans, offset=len(guard_items), now=now
                 )
                 if replanned is None:
-                    return guard_plan, None
+                    return guard_plan, None, pointer
                 plans = replanned
                 continue
             except BotoCoreError as exc:
                 raise aws_failure("reserve send", exc) from exc
-            return guard_plan, plans
+            return guard_plan, plans, pointer
         raise BudgetRefused(-1, LimitReached("contention", 1))
 
     def _cancelled(
