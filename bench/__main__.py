@@ -17,7 +17,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ STACK_PARAMETERS = {"EventBusName": BENCH_EVENT_BUS}
 # Warm runs: a block of numbers per tracing mode (Numbers), so no number is started twice.
 WARM_NUMBER_BLOCKS = {"off": 2, "on": 6}
 ANALYSIS_NUMBER_BLOCK = 4
+# --analyse's runs that time the steps, per tracing mode (no repeat starts: the block after is not taken).
+STEPS_NUMBER_BLOCKS = {"off": 0, "on": 8}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -351,7 +353,7 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
                     **warm_args(tracing),
                 )
             if args.analyse:
-                analysis_text = _analyse(args, variants, warm_args(modes[-1]), workdir)
+                analysis_text = _analyse(args, variants, modes, warm_args, workdir)
             memory_mb = stack.functions[START].memory_mb
             sent = {key: sink.tally(key) for key in _sink_keys(variants, modes)}
     finally:
@@ -380,12 +382,27 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
 
 
 def _analyse(
-    args: argparse.Namespace, variants: list[Variant], warm_args: dict[str, Any], workdir: Path
+    args: argparse.Namespace,
+    variants: list[Variant],
+    modes: tuple[str, ...],
+    warm_args: Callable[[str], dict[str, Any]],
+    workdir: Path,
 ) -> str:
-    """``--analyse``: import times and profiles, in the last tracing mode measured (on, by default)."""
+    """``--analyse``: where each tracing mode's warm own time goes (the steps timed), then import times and
+    profiles in the last tracing mode measured (on, by default)."""
     from bench import analysis
 
-    tracing = warm_args["tracing"]
+    steps = {}
+    for mode in modes:
+        progress(f"analysis (tracing {mode}): warm run with the steps timed")
+        steps[mode] = measure.measure_warm(
+            count=min(args.warm, ANALYSIS_WARM),
+            profile_dir=None,
+            number_block=STEPS_NUMBER_BLOCKS[mode],
+            spans=True,
+            **{**warm_args(mode), "repeats": 0},
+        )
+    tracing = modes[-1]
     progress(f"analysis (tracing {tracing}): profiled warm run, -X importtime, profiled first request")
     profile_dir = workdir / "profiles"
     profile_dir.mkdir()
@@ -393,10 +410,10 @@ def _analyse(
         count=min(args.warm, ANALYSIS_WARM),
         profile_dir=profile_dir,
         number_block=ANALYSIS_NUMBER_BLOCK,
-        **warm_args,
+        **warm_args(tracing),
     )
     bases = {v.base: v for v in variants if v.tracing in ("", tracing)}
-    return analysis.write(bases, workdir, profile_dir)
+    return analysis.write(bases, workdir, profile_dir, steps)
 
 
 def _xray_versions(interpreter: envs.Interpreter, peer: Path | None) -> str:

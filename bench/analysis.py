@@ -4,7 +4,10 @@
   top-level package, and the slowest single modules;
 - cProfile of the first request of a cold start (after the import): what building the clients costs;
 - cProfile of the warm runs (start and report workers), by package and by function, without the time
-  blocked on sockets.
+  blocked on sockets;
+- before those, per tracing mode, a warm run with the product's steps timed (``probes.STEPS``): the median
+  own time of each step per invocation, counted as the table counts own time, so that the steps add up
+  to the table's figure (each wrapped call adds ~1 µs).
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.measure import CACHED, SHIPPED, Variant, import_profile, profile_first_request
+from bench.measure import (
+    CACHED,
+    SHIPPED,
+    Variant,
+    WarmResult,
+    import_profile,
+    percentile,
+    profile_first_request,
+)
+from bench.probes import STEPS
 
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 _BLOCKING = ("recv_into", "'poll'", "'select'", "sendall", "'connect'", "sleep", "acquire", "readinto")
@@ -119,8 +131,52 @@ def cumulative_section(name: str, path: Path, top: int = 25) -> list[str]:
     return [*lines, ""]
 
 
-def write(variants: Mapping[str, Variant], workdir: Path, profile_dir: Path | None) -> str:
+_STEP_KINDS = (
+    ("start", "start (new number)"),
+    ("report_right", "right code"),
+    ("report_wrong", "wrong code"),
+)
+
+
+def steps_section(runs: Mapping[str, WarmResult]) -> list[str]:
+    """Per tracing mode and kind of invocation, each step's median own time per invocation (ms)."""
+    columns = [(mode, label, name) for mode in runs for label, name in _STEP_KINDS if runs[mode].of(label)]
+    if not columns:
+        return []
+    head = " | ".join(f"{name}, tracing {mode}" for mode, _, name in columns)
+    lines = [
+        "## Warm: where the own time goes (steps timed, median ms per invocation)",
+        "",
+        "Each step's wall time less the invoking thread's waits on the services inside it (as the table's "
+        "own time; the X-Ray SDK's work inside a client call is the step's). Steps nest: a start's use case "
+        "holds its limits, its Sinch start and its write, and every row holds the log lines and X-Ray work "
+        "made inside it. Runs of their own with every step wrapped (~1 µs per call), so the totals run a "
+        "little above the table's.",
+        "",
+        f"| Step | {head} |",
+        "|---|" + "---|" * len(columns),
+    ]
+    totals = [percentile([inv.own_ns / 1e6 for inv in runs[m].of(lbl)], 0.5) for m, lbl, _ in columns]
+    lines.append("| **own time (whole invocation)** | " + " | ".join(f"**{t:.3f}**" for t in totals) + " |")
+    for _module, _owner, _attribute, step in STEPS:
+        cells = []
+        for mode, label, _ in columns:
+            invocations = runs[mode].of(label)
+            values = [inv.step_own_ns().get(step, 0) / 1e6 for inv in invocations]
+            cells.append(f"{percentile(values, 0.5):.3f}" if any(values) else "—")
+        if any(cell != "—" for cell in cells):
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def write(
+    variants: Mapping[str, Variant],
+    workdir: Path,
+    profile_dir: Path | None,
+    steps: Mapping[str, WarmResult] | None = None,
+) -> str:
     lines = ["# Benchmark analysis: import time and profiles", ""]
+    lines += steps_section(steps or {})
     lines += ["## Cold start: `-X importtime` (one run each)", ""]
     for mode in (CACHED, SHIPPED):
         for name in ("ours_start", "floor", "peer"):

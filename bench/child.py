@@ -124,6 +124,21 @@ def _log_to_file(path: str) -> None:
     os.close(log)
 
 
+def _install_probes(probe, spec: dict):  # type: ignore[no-untyped-def,type-arg]
+    """The probes a warm worker needs after the handler's import; the analysis' profiler, if asked for."""
+    probe.install_sinch()
+    probe.install_xray()
+    if spec.get("spans"):
+        probe.install_spans()
+    if not spec.get("profile"):
+        return None
+    import cProfile
+
+    profiler = cProfile.Profile()
+    probe.pause_profiler_in_sinch_calls(profiler)
+    return profiler
+
+
 def warm(spec: dict) -> None:  # type: ignore[type-arg]
     import gc
     import resource
@@ -145,14 +160,7 @@ def warm(spec: dict) -> None:  # type: ignore[type-arg]
     probe = _load_probes(spec["probes"])
     probe.install_boto()
     handler = _import_handler(spec)
-    probe.install_sinch()
-    probe.install_xray()
-    profiler = None
-    if spec.get("profile"):
-        import cProfile
-
-        profiler = cProfile.Profile()
-        probe.pause_profiler_in_sinch_calls(profiler)
+    profiler = _install_probes(probe, spec)
     with open(spec["events"], encoding="utf-8") as source, open(spec["out"], "w", encoding="utf-8") as out:
         for line in source:
             item = json.loads(line)

@@ -662,9 +662,12 @@ def sequential(intervals: Iterable[Sequence[int]]) -> int:
 def dynamodb_waits(aws: Iterable[Sequence[Any]], sinch: Iterable[Sequence[Any]]) -> int:
     """The DynamoDB round trips a request waits for in sequence, counted as
     tests/integration/test_round_trips.py counts them: requests made in parallel count once, and one made
-    while a Sinch call is in flight (for most of its time) counts none, since the request waits for Sinch
-    then (the fraud guard's credit alongside the report of a right code to Sinch)."""
+    while a call to another service is in flight (for most of its time) counts none, since the request
+    waits for that call then (the fraud guard's credit while the success is put on the bus and Sinch is
+    told of the right code)."""
+    aws = list(aws)
     flights = [(int(call[2]), int(call[3])) for call in sinch]
+    flights += [(int(call[6]), int(call[7])) for call in aws if call[0] != "dynamodb"]
 
     def hidden(start: int, end: int) -> bool:
         return 2 * sum(max(0, min(end, b) - max(start, a)) for a, b in flights) >= end - start
@@ -685,6 +688,18 @@ class Invocation:
     gc: list[list[int]] = field(default_factory=list)  # the garbage collector's pauses: [start, end]
     preempted: int = 0  # involuntary context switches of the worker process during the invocation
     waits: list[list[int]] = field(default_factory=list)  # the invoking thread blocked on a worker thread
+    spans: list[list[Any]] = field(default_factory=list)  # --analyse: [step, start, end] (probes.STEPS)
+
+    def step_own_ns(self) -> dict[str, int]:
+        """--analyse: each step's own time in this invocation (its calls summed), counted as ``own_ns``
+        counts the whole: its wall time less the invoking thread's waits on the services inside it."""
+        clients = self._client_intervals()
+        steps: dict[str, int] = {}
+        for step, start, end in self.spans:
+            inside = [[max(a, start), min(b, end)] for a, b in clients if b > start and a < end]
+            waited = covered(inside) - overlap(self.xray, inside)
+            steps[step] = steps.get(step, 0) + (end - start) - waited
+        return steps
 
     def _client_intervals(self) -> list[list[int]]:
         """When the invoking thread was blocked on the services: its own client calls (AWS, Sinch) and its
@@ -758,6 +773,7 @@ def _run_worker(
     workdir: Path,
     profile: Path | None,
     tracing: str,
+    spans: bool = False,
 ) -> tuple[list[Invocation], float, list[Invocation]]:
     events_path = workdir / f"events-{function_id}-{tracing}.jsonl"
     out_path = workdir / f"out-{function_id}-{tracing}.jsonl"
@@ -775,6 +791,7 @@ def _run_worker(
         "events": str(events_path),
         "out": str(out_path),
         "profile": str(profile) if profile else None,
+        "spans": spans,
         "trace": tracing,
         "log": str(logs_path),
     }
@@ -812,6 +829,7 @@ def _run_worker(
                 gc=record.get("gc") or [],
                 preempted=int(record.get("preempted") or 0),
                 waits=record.get("waits") or [],
+                spans=record.get("spans") or [],
             )
         )
     log_bytes = logs_path.stat().st_size / max(1, count)
@@ -837,11 +855,13 @@ def measure_warm(
     progress: Callable[[str], None],
     tracing: str = "off",
     number_block: int = 2,
+    spans: bool = False,
 ) -> WarmResult:
     """``count`` warm starts, then reports on them (right code; a wrong one first for every other).
 
-    With ``profile_dir``, the workers run under cProfile (paused inside client calls) and the timings
-    are not representative: the analysis uses such a run, never the table.
+    With ``profile_dir``, the workers run under cProfile (paused inside client calls), and with
+    ``spans`` their steps are timed (``probes.STEPS``): the timings are not representative then, and the
+    analysis uses such runs, never the table.
     """
     result = WarmResult()
     numbers = Numbers(number_block)
@@ -875,6 +895,7 @@ def measure_warm(
         workdir=workdir,
         profile=profile_dir / "start.prof" if profile_dir else None,
         tracing=tracing,
+        spans=spans,
     )
     pairs = [
         (inv.body["id"], inbox_code(number), caller.arn)
@@ -902,6 +923,7 @@ def measure_warm(
         workdir=workdir,
         profile=profile_dir / "report.prof" if profile_dir else None,
         tracing=tracing,
+        spans=spans,
     )
     for inv in reported:
         expected = "SUCCESSFUL" if inv.label in ("warmup", "report_right") else "PENDING"

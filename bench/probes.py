@@ -12,6 +12,10 @@
   around each call it wraps (opening the subsegment, its metadata, closing and streaming it over UDP) is
   known; inside a client call that time is the SDK's, not the client's, and own time takes it back.
 
+- Steps (``--analyse`` only): ``install_spans`` wraps the functions of ``STEPS`` (the product's steps,
+  the logging and the X-Ray SDK's own work) and records when the invoking thread was in each, so that
+  the analysis can say where the own time goes without a profiler's overhead (~1 µs per wrapped call).
+
 Every call is recorded with its start and end (``perf_counter_ns``) and whether the invoking thread made
 it, from whichever thread made it: a child runs no servers (the local stack lives in the benchmark's
 parent), and a handler that makes calls on worker threads is measured as it runs. The invoking thread's
@@ -63,6 +67,33 @@ class Call:
     main: bool = True  # made by the invoking thread (not a worker of the handler's)
 
 
+# (module, class or None for a module's function, attribute, what the analysis calls it): the steps whose
+# own time ``--analyse`` reports. Nested steps are inclusive (a start's limits contain its transaction).
+STEPS: tuple[tuple[str, str | None, str, str], ...] = (
+    ("phone_verification.api", "Router", "resolve", "routing, parsing, the use case, the answer"),
+    ("phone_verification.usecases.start", "StartVerification", "__call__", "start: the use case"),
+    ("phone_verification.phone", None, "parse", "start: the number parsed and checked (phonenumbers)"),
+    (
+        "phone_verification.usecases.send_limits",
+        "SendLimits",
+        "take",
+        "start: guard, budgets, number",
+    ),
+    ("phone_verification.usecases.send", "Sender", "send", "start: Sinch start (request, signature, answer)"),
+    ("phone_verification.sinch.signing", None, "application_headers", "Sinch: the request's signature"),
+    ("phone_verification.store", "VerificationStore", "create", "start: the verification written"),
+    ("phone_verification.usecases.report", "ReportVerification", "__call__", "report: the use case"),
+    ("phone_verification.usecases.report", "ReportVerification", "_verified", "report: guard credit, Sinch"),
+    ("phone_verification.usecases.lifecycle", "Lifecycle", "changed", "lifecycle event (PutEvents)"),
+    ("logging", "Logger", "info", "INFO log lines (Powertools Logger)"),
+    ("phone_verification.observability", "EmfMetrics", "flush", "EMF metrics line"),
+    ("aws_xray_sdk.core.recorder", "AWSXRayRecorder", "begin_subsegment", "X-Ray: subsegments opened"),
+    ("aws_xray_sdk.core.recorder", "AWSXRayRecorder", "end_subsegment", "X-Ray: closed and streamed"),
+    ("aws_xray_sdk.core.emitters.udp_emitter", "UDPEmitter", "send_entity", "X-Ray: serialised, sent (UDP)"),
+    ("aws_xray_sdk.core.lambda_launcher", "LambdaContext", "_refresh_context", "X-Ray: trace header read"),
+)
+
+
 @dataclass
 class Probe:
     calls: list[Call] = field(default_factory=list)
@@ -81,6 +112,8 @@ class Probe:
     # is the invocation's own time.
     profiler: Any = None
     profiling: bool = False
+    # Analysis only: (step, start, end) of the invoking thread's steps (``install_spans``).
+    spans: list[tuple[str, int, int]] = field(default_factory=list)
 
     def _pause(self) -> bool:
         if self.profiling and threading.get_ident() == self.thread:
@@ -98,6 +131,7 @@ class Probe:
         self.sinch = []
         self.xray = []
         self.waits = []
+        self.spans = []
 
     # ------------------------------------------------------------------------------------------ AWS
 
@@ -263,6 +297,38 @@ class Probe:
         self.xray_installed = True
         return True
 
+    # ---------------------------------------------------------------------------------------- steps
+
+    def install_spans(self) -> None:
+        """Analysis only: time the invoking thread's ``STEPS`` (those loaded: X-Ray's with tracing on)."""
+        import functools
+        import importlib
+        import sys
+
+        for module_name, owner_name, attribute, step in STEPS:
+            module = sys.modules.get(module_name)
+            if module is None and not module_name.startswith("aws_xray_sdk"):
+                module = importlib.import_module(module_name)
+            owner = getattr(module, owner_name, None) if owner_name else module
+            original = getattr(owner, attribute, None)
+            if original is None:
+                continue
+            setattr(owner, attribute, functools.wraps(original)(self._timed_step(original, step)))
+
+    def _timed_step(self, original: Any, step: str) -> Any:
+        probe = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != probe.thread:
+                return original(*args, **kwargs)
+            started = time.perf_counter_ns()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                probe.spans.append((step, started, time.perf_counter_ns()))
+
+        return timed
+
     # --------------------------------------------------------------------------------------- output
 
     def snapshot(self) -> dict[str, Any]:
@@ -275,4 +341,5 @@ class Probe:
             "sinch": [list(call) for call in self.sinch],
             "xray": [list(interval) for interval in self.xray],
             "waits": [list(interval) for interval in self.waits],
+            "spans": [list(span) for span in self.spans],
         }

@@ -437,15 +437,29 @@ def cold_sequential(inputs: Inputs, base: str, tracing: str) -> int | None:
     return _cold_sequential(inputs.cold.counts.get(variant_name(base, tracing)))
 
 
-def _sequential_text(counts: Counter[int]) -> str:
+def _sequential_text(counts: Counter[int], longest: str = "") -> str:
     if not counts:
         return "—"
     common, seen = counts.most_common(1)[0]
     total = sum(counts.values())
     text = f"DynamoDB sequential {common}"
     if seen != total:
-        text += f" ({seen} of {total}; max {max(counts)})"
+        text += f" ({seen} of {total}; max {max(counts)}{longest})"
     return text
+
+
+def _longest_text(inputs: Inputs, label: str, tracing: str) -> str:
+    """What the invocations with the most sequential round trips did (their DynamoDB requests in order):
+    why they waited longer than the others, when they did."""
+    warm = inputs.warm.get(tracing)
+    invocations = warm.of(label) if warm is not None else []
+    counts = Counter(inv.dynamodb_sequential() for inv in invocations)
+    if len(counts) < 2:
+        return ""
+    most = max(counts)
+    orders = Counter(inv.dynamodb_order() for inv in invocations if inv.dynamodb_sequential() == most)
+    order, seen = orders.most_common(1)[0]
+    return f" in {counts[most]}, {seen} of them: {_order_text(order)}"
 
 
 def _trip_rows(inputs: Inputs) -> list[Row]:
@@ -498,7 +512,10 @@ def _trip_rows(inputs: Inputs) -> list[Row]:
             sequential_counts_ = sequential_counts(inputs, label, tracing)
             orders = Counter(inv.dynamodb_order() for inv in inputs.warm[tracing].of(label))
             text += (
-                " · " + _sequential_text(sequential_counts_) + ": " + _order_text(orders.most_common(1)[0][0])
+                " · "
+                + _sequential_text(sequential_counts_, _longest_text(inputs, label, tracing))
+                + ": "
+                + _order_text(orders.most_common(1)[0][0])
             )
             texts[tracing] = text
             if warm_target is not None:
@@ -794,7 +811,8 @@ def verdicts(inputs: Inputs) -> list[Verdict]:
             counts = sequential_counts(inputs, label, tracing)
             cold_value = cold_sequential(inputs, base, tracing)
             checks = [target.check(value) for value in counts] + [target.check(cold_value)]
-            warm_text = _sequential_text(counts).removeprefix("DynamoDB sequential ")
+            longest = _longest_text(inputs, label, tracing)
+            warm_text = _sequential_text(counts, longest).removeprefix("DynamoDB sequential ")
             text = f"warm {warm_text} · cold {cold_value if cold_value is not None else '—'}"
             known = [c for c in checks if c is not None]
             cells[tracing] = (text, all(known) if known else None)

@@ -180,6 +180,12 @@ def test_sequential_round_trips_count_parallel_calls_once() -> None:
     )
     assert measure.dynamodb_waits([update, credit], [["report", 0, 11, 30]]) == 1
     assert measure.dynamodb_waits([update, credit], [["report", 0, 17, 30]]) == 2
+    # ... or while the success is put on the bus (EventBridge, before Sinch is told): hidden too.
+    put = ["events", "PutEvents", 0, 0, 0, 1, 11, 25]
+    assert measure.dynamodb_waits([update, credit, put], [["report", 0, 26, 30]]) == 1
+    assert measure.dynamodb_waits([update, credit, put], []) == 1
+    late_put = ["events", "PutEvents", 0, 0, 0, 1, 16, 25]
+    assert measure.dynamodb_waits([update, credit, late_put], []) == 2
     assert measure.covered([[0, 10], [5, 15], [20, 25]]) == 20
     assert measure.overlap([[0, 4], [8, 12]], [[2, 10]]) == 4
 
@@ -200,3 +206,47 @@ def test_the_udp_sink_counts_xray_documents_per_key() -> None:
     assert (tally.datagrams, tally.subsegments, tally.malformed) == (4, 3, 1)
     assert tally.traces == {"1-00000000-000000000000000000000001"}
     assert tally.names == {"dynamodb": 3}
+
+
+def test_a_step_s_own_time_leaves_out_the_waits_inside_it_but_not_the_xray_sdk_s_work() -> None:
+    # The use case runs 0-30; DynamoDB is called 10-20 (the X-Ray SDK's own work 10-12 inside it); the
+    # write step (12-18) is all wait; the log line (22-25) all work.
+    invocation = measure.Invocation(
+        label="start",
+        total_ns=30,
+        aws=[["dynamodb", "PutItem", 10, 1, 0, 1, 10, 20, "verification", True]],
+        sinch=[],
+        http_sends=1,
+        status=201,
+        body={},
+        xray=[[10, 12]],
+        spans=[["use case", 0, 30], ["write", 12, 18], ["log", 22, 25], ["log", 26, 28]],
+    )
+    assert invocation.step_own_ns() == {"use case": 22, "write": 0, "log": 5}
+    assert invocation.own_ns == 22
+
+
+def test_the_analysis_tables_each_step_s_median_own_time_per_kind_of_invocation() -> None:
+    from bench import analysis
+    from bench.probes import STEPS
+
+    step = STEPS[0][3]
+
+    def run(own_ms: float) -> measure.Invocation:
+        ns = int(own_ms * 1e6)
+        return measure.Invocation("start", ns, [], [], 0, 201, {}, spans=[[step, 0, ns]])
+
+    result = measure.WarmResult(invocations={"start": [run(1.0), run(2.0), run(3.0)]})
+    text = "\n".join(analysis.steps_section({"off": result}))
+    assert "| Step | start (new number), tracing off |" in text
+    assert "| **own time (whole invocation)** | **2.000** |" in text
+    assert f"| {step} | 2.000 |" in text
+    assert STEPS[1][3] not in text  # a step no invocation went through has no row
+
+
+def test_the_benchmark_s_help_prints() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "--check" in completed.stdout
