@@ -24,6 +24,7 @@ from tests.integration.conftest import Deployment, Product, fresh_product, launc
 
 PRINCIPAL = "arn:aws:iam::000000000000:role/busy-backend"
 NUMBERS = [f"+4670111{n:04d}" for n in range(20)]
+AWS_DYNAMODB_SECONDS = 0.005  # a DynamoDB request's time on the wire in a region (a few ms)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,17 @@ def timed_calls(product: Product) -> Iterator[list[Call]]:
             if url.startswith(sinch_url):
                 calls.append(Call("sinch", method, started, time.perf_counter()))
 
+    def network(request: Any, **_: Any) -> None:
+        # A DynamoDB request takes its milliseconds as in AWS: here the emulator answers in this process,
+        # whose threads share one interpreter lock, and without a wait on the wire the order in which they
+        # get it, not the product, would decide which calls overlap.
+        if "dynamodb" in request.url:
+            time.sleep(AWS_DYNAMODB_SECONDS)
+
     session.register("before-call", before)
     session.register("after-call", after)
     session.register("after-call-error", after)
+    session.register("before-send", network)
     runtime.configure(None)  # clients copy the session's hooks when they are built
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(requests.Session, "request", sinch)
@@ -75,6 +84,7 @@ def timed_calls(product: Product) -> Iterator[list[Call]]:
             session.unregister("before-call", before)
             session.unregister("after-call", after)
             session.unregister("after-call-error", after)
+            session.unregister("before-send", network)
             runtime.configure(None)
 
 
