@@ -525,10 +525,12 @@ def notes(inputs: report.Inputs, setup_log: list[str], layer: measure.LayerBytec
         "round trip and consumes its write unit) and Sinch requests (the on_call hook in warm runs, the "
         "sandbox's request log in cold runs). *DynamoDB sequential* = the longest chain of DynamoDB "
         "requests of one invocation that ran one after another (each started after the previous ended, "
-        "from their timestamps; requests made in parallel count once, and one made while a Sinch call is in "
-        "flight counts none, as tests/integration/test_round_trips.py counts them): the latency a start or "
-        "a report pays in DynamoDB round trips. Targets: a start ≤ 2, a right-code report = 1. A cold start "
-        "adds 1 Secrets Manager GetSecretValue (once per execution environment, cached 300 s).",
+        "from their timestamps; requests made in parallel count once, and one made while a call to "
+        "another service (Sinch, EventBridge) is in flight for most of its time counts none, as "
+        "tests/integration/test_round_trips.py counts them): the latency a start or a report pays in "
+        "DynamoDB round trips. When some invocations waited for more, the most common sequence of those is "
+        "given after their count. Targets: a start ≤ 2, a right-code report = 1. A cold start adds 1 "
+        "Secrets Manager GetSecretValue (once per execution environment, cached 300 s).",
         f"**Loopback**: here a DynamoDB call took {_median_call_ms(all_warm, 'dynamodb')} ms (median, moto) "
         f"and a Sinch call {_median_call_ms(all_warm, 'sinch')} ms (the sandbox); in AWS, DynamoDB takes a "
         f"few ms and Sinch ~{report.ASSUMED_SINCH_MS} ms. Totals here are not production latencies; own "

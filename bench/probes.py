@@ -41,9 +41,21 @@ def _kind(request: Any) -> str:
         return "?"
 
 
+def _batch_keys(params: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    """A BatchGetItem's keys, each with whether its table's read is consistent."""
+    return [
+        ({"Key": key}, bool(table.get("ConsistentRead")))
+        for table in (params.get("RequestItems") or {}).values()
+        for key in table.get("Keys", [])
+    ]
+
+
 def _item_kinds(operation: str, params: dict[str, Any]) -> str:
     if operation.startswith("Transact"):
         return "+".join(_kind(next(iter(item.values()), {})) for item in params.get("TransactItems", []))
+    if operation == "BatchGetItem":
+        kinds = [_kind(key) for key, _ in _batch_keys(params)]
+        return f"{len(kinds)} {kinds[0]}" if kinds and len(set(kinds)) == 1 else "+".join(kinds)
     return _kind(params)
 
 
@@ -196,6 +208,10 @@ class Probe:
                 call.wru = 1.0  # a write whose condition fails still consumes its unit
             elif operation in _READS:
                 call.rru = 1.0 if params.get("ConsistentRead") else 0.5
+            elif operation == "BatchGetItem":
+                keys = _batch_keys(params)
+                call.items = len(keys)
+                call.rru = sum(1.0 if consistent else 0.5 for _, consistent in keys)
             elif operation == "TransactWriteItems":
                 call.items = len(params.get("TransactItems", []))
                 call.wru = 2.0 * call.items

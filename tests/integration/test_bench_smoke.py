@@ -250,3 +250,15 @@ def test_the_benchmark_s_help_prints() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "--check" in completed.stdout
+
+
+def test_a_batch_read_of_the_guard_s_shards_is_named_and_priced_per_key() -> None:
+    from bench.probes import Probe
+
+    keys = [{"pk": {"S": f"guard#ab{'' if k == 0 else f'#{k}'}"}, "sk": {"S": "guard"}} for k in range(8)]
+    probe = Probe()
+    probe.record(
+        "dynamodb", "BatchGetItem", {"RequestItems": {"t": {"Keys": keys, "ConsistentRead": True}}}, 0, 1
+    )
+    (call,) = probe.calls
+    assert (call.items_of, call.items, call.rru, call.wru) == ("8 guard", 8, 8.0, 0.0)
