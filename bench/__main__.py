@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="warm starts (and right-code reports; half as many wrong-code reports)",
     )
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured warm invocations first")
+    parser.add_argument(
+        "--hot-keys",
+        type=int,
+        default=1000,
+        help="starts from one principal into one range whose writes per item are counted (0: none)",
+    )
     parser.add_argument("--repeats", type=int, default=50, help="warm starts for a number seen in the window")
     parser.add_argument(
         "--peer",
@@ -271,6 +277,18 @@ def _inbox_code(stack: Any) -> Any:
     return code
 
 
+def _interpreters(args: argparse.Namespace) -> tuple[envs.Interpreter, Path | None, list[str]]:
+    """Ours' and the floor's interpreter, the peer's (None: skipped), and what setting up said."""
+    setup_log: list[str] = []
+    interpreter = envs.ours(args.python, setup_log)
+    peer_python = envs.peer(interpreter, args.python, args.peer, setup_log)
+    patched = emulator.patch_moto_transactions()
+    if patched:
+        setup_log.append(patched)
+    setup_log.append(_xray_versions(interpreter, peer_python))
+    return interpreter, peer_python, setup_log
+
+
 def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
     """The document, the analysis (``--analyse``) and how many cross-checks disagreed."""
     # First: the emulator's and the sandbox's threads inherit this process's CPUs when they start.
@@ -281,14 +299,8 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
 
     modes = TRACING_MODES if args.tracing == "both" else (args.tracing,)
     load_before = os.getloadavg()
-    setup_log: list[str] = []
-    interpreter = envs.ours(args.python, setup_log)
-    peer_python = envs.peer(interpreter, args.python, args.peer, setup_log)
+    interpreter, peer_python, setup_log = _interpreters(args)
     peer_interpreter = envs.probe(peer_python) if peer_python else None
-    patched = emulator.patch_moto_transactions()
-    if patched:
-        setup_log.append(patched)
-    setup_log.append(_xray_versions(interpreter, peer_python))
     workdir = Path(tempfile.mkdtemp(prefix="phone-verification-bench-"))
     analysis_text: str | None = None
     warm: dict[str, measure.WarmResult] = {}
@@ -352,6 +364,7 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
                     number_block=WARM_NUMBER_BLOCKS[tracing],
                     **warm_args(tracing),
                 )
+            hot = _hot_keys(args.hot_keys, warm_args(modes[0])) if args.hot_keys else None
             if args.analyse:
                 analysis_text = _analyse(args, variants, modes, warm_args, workdir)
             memory_mb = stack.functions[START].memory_mb
@@ -372,6 +385,7 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
         xray=sent,
         cross=cross,
         features=features,
+        hot=hot,
     )
     table_rows = report.rows(inputs)
     info = report.machine(interpreter, peer_interpreter)
@@ -379,6 +393,19 @@ def run(args: argparse.Namespace) -> tuple[str, str | None, int]:
     lines = notes(inputs, setup_log, layer)
     document = report.document(table_rows, info, settings, lines, report.extra_sections(inputs))
     return document, analysis_text, len(cross.disagreements) if cross is not None else 0
+
+
+def _hot_keys(count: int, warm_args: dict[str, Any]) -> measure.HotKeys:
+    return measure.measure_hot_keys(
+        python=warm_args["python"],
+        start=warm_args["start"],
+        report=warm_args["report"],
+        count=count,
+        inbox_code=warm_args["inbox_code"],
+        workdir=warm_args["workdir"],
+        progress=warm_args["progress"],
+        tracing=warm_args["tracing"],
+    )
 
 
 def _analyse(

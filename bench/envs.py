@@ -82,6 +82,12 @@ def _ensure_venv(base: Path, venv: Path, requirements: list[str], wanted: str, l
     marker = venv / MARKER
     if python.exists() and marker.is_file() and marker.read_text().strip() == wanted:
         return python
+    if base.absolute().is_relative_to(venv.absolute()):
+        # Rebuilding would delete the interpreter it is to be built from.
+        raise SetupError(
+            f"{base} is the benchmark's own {venv.name}, built from another interpreter: pass that one "
+            f"(make bench BENCH_PYTHON=...) or nothing"
+        )
     log.append(f"building {venv.name} (pip, from PyPI) ...")
     print(f"bench: building {venv.relative_to(REPO)} from {base} (one-time) ...", file=sys.stderr, flush=True)
     shutil.rmtree(venv, ignore_errors=True)

@@ -679,7 +679,8 @@ def dynamodb_waits(aws: Iterable[Sequence[Any]], sinch: Iterable[Sequence[Any]])
 class Invocation:
     label: str
     total_ns: int
-    aws: list[list[Any]]  # [service, operation, ns, wru, rru, items, start, end, item kinds, main thread]
+    # [service, operation, ns, wru, rru, items, start, end, item kinds, main thread, [[pk, wcu], ...]]
+    aws: list[list[Any]]
     sinch: list[list[Any]]  # [operation, ns, start, end, main thread]
     http_sends: int
     status: int | None
@@ -946,6 +947,120 @@ def measure_warm(
     sinch_seen = sinch_log_size() - sinch_before
     result.sinch_log_matches = sinch_seen == sinch_calls if sinch_log_size() < 10_000 else None
     return result
+
+
+# ------------------------------------------------------------------------------------------- hot keys
+
+HOT_KEY_RATE = 1_000  # starts a second from one principal into one range (issue: "no hot key at 1,000/s")
+PARTITION_WCU = 1_000  # what DynamoDB takes per partition key and second
+# One principal with a large budget (32 shards) and one range whose bucket never runs dry (8 shards, as at
+# the default budget of 20: a budget is split in min(8, budget ÷ 2)), so every start is sent.
+HOT_KEY_ENV = {"MAX_STARTS_PER_PRINCIPAL": "1000000", "FRAUD_GUARD_PREFIX_BUDGET": "100000"}
+HOT_KEY_PRINCIPAL = "arn:aws:sts::000000000000:assumed-role/busy-backend/bench"
+
+
+@dataclass
+class HotKind:
+    """One kind of item (``pk`` prefix) in the hot-key run: how many items, and the write units the
+    busiest one and the mean one took per start."""
+
+    kind: str
+    items: int
+    busiest_per_start: float
+    mean_per_start: float
+
+    @property
+    def busiest_wcu_per_second(self) -> float:
+        return self.busiest_per_start * HOT_KEY_RATE
+
+
+@dataclass
+class HotKeys:
+    starts: int
+    sent: int
+    reported: int
+    kinds: list[HotKind]
+
+    @property
+    def busiest(self) -> HotKind | None:
+        return max(self.kinds, key=lambda k: k.busiest_per_start, default=None)
+
+
+def hot_kinds(invocations: Iterable[Invocation], starts: int) -> list[HotKind]:
+    """Write units per item over a run, by kind of item, per start of the run."""
+    per_item: dict[str, float] = {}
+    for inv in invocations:
+        for call in inv.aws:
+            for pk, wcu in call[10] if len(call) > 10 else []:
+                per_item[pk] = per_item.get(pk, 0.0) + float(wcu)
+    by_kind: dict[str, list[float]] = {}
+    for pk, wcu in per_item.items():
+        by_kind.setdefault(pk.split("#", 1)[0], []).append(wcu)
+    return sorted(
+        (
+            HotKind(kind, len(units), max(units) / starts, sum(units) / len(units) / starts)
+            for kind, units in by_kind.items()
+        ),
+        key=lambda k: -k.busiest_per_start,
+    )
+
+
+def measure_hot_keys(
+    *,
+    python: Path,
+    start: tuple[list[str], dict[str, str]],
+    report: tuple[list[str], dict[str, str]],
+    count: int,
+    inbox_code: Callable[[str], str],
+    workdir: Path,
+    progress: Callable[[str], None],
+    tracing: str = "off",
+) -> HotKeys:
+    """``count`` starts from one principal into one range (each for its own end user, as a busy backend
+    sends them), then the right code for each: the write units each item takes, per start."""
+    numbers = [f"+4670999{n:04d}" for n in range(count)]  # one range: 70999
+    serial = iter(range(1, 10**9))
+    run = f"{os.getpid():x}"
+    events = [
+        ("start", start_event(number, next(serial), Caller(HOT_KEY_PRINCIPAL, f"hot-{run}-{n}")))
+        for n, number in enumerate(numbers)
+    ]
+    progress(f"hot keys: {count} starts from one principal into one range, then their right codes")
+    (workdir / "hot").mkdir(exist_ok=True)
+    hot_start = (start[0], {**start[1], **HOT_KEY_ENV})
+    started, _, start_failed = _run_worker(
+        python=python,
+        function_id=START,
+        paths=hot_start[0],
+        env=hot_start[1],
+        events=events,
+        workdir=workdir / "hot",
+        profile=None,
+        tracing=tracing,
+    )
+    sent = [
+        (inv, number)
+        for inv, number in zip(started, numbers, strict=True)
+        if inv not in start_failed and inv.status == 201
+    ]
+    reports = [
+        ("report_right", report_event(inv.body["id"], inbox_code(number), next(serial), HOT_KEY_PRINCIPAL))
+        for inv, number in sent
+    ]
+    reported, _, report_failed = _run_worker(
+        python=python,
+        function_id=REPORT,
+        paths=report[0],
+        env={**report[1], **HOT_KEY_ENV},
+        events=reports,
+        workdir=workdir / "hot",
+        profile=None,
+        tracing=tracing,
+    )
+    succeeded = [
+        inv for inv in reported if inv not in report_failed and inv.body.get("status") == "SUCCESSFUL"
+    ]
+    return HotKeys(count, len(sent), len(succeeded), hot_kinds([*started, *reported], count))
 
 
 _STATUSES = {"start": 201, "start_repeat": 201, "report_wrong": 200, "report_right": 200}

@@ -41,6 +41,24 @@ def _kind(request: Any) -> str:
         return "?"
 
 
+def _pk(request: Any) -> str:
+    try:
+        key = request.get("Key") or request.get("Item") or {}
+        return str(key["pk"]["S"])
+    except (AttributeError, KeyError, TypeError):
+        return "?"
+
+
+def _writes(operation: str, params: dict[str, Any]) -> list[list[Any]]:
+    """[partition key, write units] of each item a DynamoDB request writes (the hot-key count): 1 a plain
+    write, 2 an item of a transaction (a condition check included)."""
+    if operation in _WRITES:
+        return [[_pk(params), 1.0]]
+    if operation == "TransactWriteItems":
+        return [[_pk(next(iter(item.values()), {})), 2.0] for item in params.get("TransactItems", [])]
+    return []
+
+
 def _batch_keys(params: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
     """A BatchGetItem's keys, each with whether its table's read is consistent."""
     return [
@@ -76,6 +94,8 @@ class Call:
     ended: int = 0
     # DynamoDB: the kinds of item written or read ("caller", "guard", "number+verification").
     items_of: str = ""
+    # DynamoDB: [partition key, write units] per item written (the hot-key count).
+    writes: list[list[Any]] = field(default_factory=list)
     main: bool = True  # made by the invoking thread (not a worker of the handler's)
 
 
@@ -203,6 +223,7 @@ class Probe:
         call.main = threading.get_ident() == self.thread
         if service == "dynamodb":
             call.items_of = _item_kinds(operation, params)
+            call.writes = _writes(operation, params)
         if service == "dynamodb":
             if operation in _WRITES:
                 call.wru = 1.0  # a write whose condition fails still consumes its unit
@@ -350,7 +371,19 @@ class Probe:
     def snapshot(self) -> dict[str, Any]:
         return {
             "aws": [
-                [c.service, c.operation, c.ns, c.wru, c.rru, c.items, c.started, c.ended, c.items_of, c.main]
+                [
+                    c.service,
+                    c.operation,
+                    c.ns,
+                    c.wru,
+                    c.rru,
+                    c.items,
+                    c.started,
+                    c.ended,
+                    c.items_of,
+                    c.main,
+                    c.writes,
+                ]
                 for c in self.calls
             ],
             "http_sends": self.http_sends,

@@ -21,10 +21,13 @@ from bench.envs import REPO, Interpreter
 from bench.measure import (
     BUILD,
     CACHED,
+    HOT_KEY_RATE,
+    PARTITION_WCU,
     SHIPPED,
     TRACING_MODES,
     UNCHECKED_HASH,
     ColdResult,
+    HotKeys,
     Invocation,
     WarmResult,
     build_state,
@@ -119,7 +122,7 @@ def _all_rows() -> tuple[str, ...]:
             rows.append(warm_label(name, "own time", t))
     rows += _TRIP_KINDS
     rows += [xray_label(kind, t) for kind in _XRAY_KINDS for t in TRACING_MODES]
-    return (*rows, *_ARTEFACT_ROWS, *_COST_ROWS)
+    return (*rows, *_ARTEFACT_ROWS, *_COST_ROWS, *_HOT_ROWS)
 
 
 _ARTEFACT_ROWS = (
@@ -133,6 +136,10 @@ _COST_ROWS = (
     "Cost per 1M verifications: DynamoDB on-demand USD",
     "Cost per 1M verifications: total USD",
     "Cost per 1M verifications: CloudWatch Logs USD (not in total)",
+)
+_HOT_ROWS = (
+    f"Hot keys at {HOT_KEY_RATE:,} starts/s from one principal into one range: WCU/s on the busiest item "
+    "of each kind (mean item; items)",
 )
 ROWS = _all_rows()
 
@@ -174,6 +181,7 @@ class Inputs:
     cross: CrossCheck | None = None
     features: str = ""
     notes: list[str] = field(default_factory=list)
+    hot: HotKeys | None = None  # the hot-key run (--hot-keys)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -735,6 +743,38 @@ def _cost_rows(inputs: Inputs) -> list[Row]:
     ]
 
 
+def hot_key_check(hot: HotKeys | None) -> bool | None:
+    busiest = hot.busiest if hot is not None else None
+    if hot is None or busiest is None:
+        return None
+    return hot.sent == hot.starts and busiest.busiest_wcu_per_second <= PARTITION_WCU
+
+
+def _hot_text(hot: HotKeys) -> str:
+    kinds = " · ".join(
+        f"{k.kind} {k.busiest_wcu_per_second:,.0f} ({k.busiest_wcu_per_second / PARTITION_WCU:.0%}; "
+        f"mean {k.mean_per_start * HOT_KEY_RATE:,.0f}; {k.items:,} items)"
+        for k in hot.kinds
+    )
+    return (
+        f"{kinds} — measured: {hot.starts:,} starts, {hot.sent:,} sent, {hot.reported:,} right codes "
+        f"(each item's write units per start, times {HOT_KEY_RATE:,})"
+    )
+
+
+def _hot_rows(inputs: Inputs) -> list[Row]:
+    if inputs.hot is None:
+        return [Row(name, "not run (--hot-keys 0)") for name in _HOT_ROWS]
+    return [
+        Row(
+            _HOT_ROWS[0],
+            _hot_text(inputs.hot),
+            target=f"≤ {PARTITION_WCU:,} WCU/s per item",
+            status=_status([hot_key_check(inputs.hot)]),
+        )
+    ]
+
+
 # ------------------------------------------------------------------------------------------- render
 
 
@@ -750,6 +790,7 @@ def rows(inputs: Inputs) -> list[Row]:
         *_xray_rows(inputs),
         *_artefact_rows(inputs),
         *_cost_rows(inputs),
+        *_hot_rows(inputs),
     ]
 
 
@@ -824,6 +865,20 @@ def verdicts(inputs: Inputs) -> list[Verdict]:
             {t: ("UDP sink: " + _sink_summary(inputs, t), xray_sent_ok(inputs, t)) for t in inputs.modes},
         )
     )
+    if inputs.hot is not None and inputs.hot.busiest is not None:
+        busiest = inputs.hot.busiest
+        text = (
+            f"busiest item {busiest.kind} {busiest.busiest_wcu_per_second:,.0f} WCU/s "
+            f"({busiest.busiest_wcu_per_second / PARTITION_WCU:.0%} of {PARTITION_WCU:,}); "
+            f"{inputs.hot.sent:,} of {inputs.hot.starts:,} starts sent (the writes do not depend on tracing)"
+        )
+        out.append(
+            Verdict(
+                f"No hot key at {HOT_KEY_RATE:,} starts/s from one principal into one range: every item "
+                f"≤ {PARTITION_WCU:,} WCU/s",
+                {inputs.modes[0]: (text, hot_key_check(inputs.hot))},
+            )
+        )
     return out
 
 

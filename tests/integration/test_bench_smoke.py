@@ -48,6 +48,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
             "2",
             "--repeats",
             "2",
+            "--hot-keys",
+            "6",
             "--cross-runs",
             "1",
             "--peer",
@@ -110,6 +112,19 @@ def test_every_feature_is_on_lifecycle_events_included(
     cells = _cells(latest)
     assert "EventBridge 1 (1 PutEvents)" in cells["Round trips, warm start (new number)"][1]
     assert "DynamoDB sequential " in cells["Round trips, warm report (right code)"][1]
+
+
+def test_the_hot_key_run_counts_each_kind_of_item_s_writes(
+    quick_run: tuple[subprocess.CompletedProcess[str], str],
+) -> None:
+    _, latest = quick_run
+    (row,) = (cells for name, cells in _cells(latest).items() if name.startswith("Hot keys at 1,000"))
+    # 6 starts from one principal into one range, all sent and verified: the range's guard shards, the
+    # principal's budget shards and the rateKeys, and each start's number and verification were written.
+    assert "measured: 6 starts, 6 sent, 6 right codes" in row[1]
+    for kind in ("guard", "caller", "number", "verification"):
+        assert re.search(rf"{kind} [\d,]+ \(\d+%; mean [\d,]+; [\d,]+ items\)", row[1]), kind
+    assert re.search(r"number [\d,]+ \(\d+%; mean [\d,]+; 6 items\)", row[1])  # a number per start
 
 
 def test_tracing_on_sent_segments_to_the_udp_sink_and_off_sent_none(
@@ -262,3 +277,14 @@ def test_a_batch_read_of_the_guard_s_shards_is_named_and_priced_per_key() -> Non
     )
     (call,) = probe.calls
     assert (call.items_of, call.items, call.rru, call.wru) == ("8 guard", 8, 8.0, 0.0)
+
+
+def test_the_benchmark_s_venv_is_not_rebuilt_from_its_own_interpreter(tmp_path: Path) -> None:
+    from bench import envs
+
+    venv = tmp_path / ".venv-bench-3.13"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    with pytest.raises(envs.SetupError, match=r"own \.venv-bench-3\.13"):
+        envs._ensure_venv(venv / "bin" / "python", venv, ["boto3"], "another build", [])
+    assert (venv / "bin" / "python").exists()
