@@ -1027,12 +1027,11 @@ def measure_hot_keys(
     ]
     progress(f"hot keys: {count} starts from one principal into one range, then their right codes")
     (workdir / "hot").mkdir(exist_ok=True)
-    hot_start = (start[0], {**start[1], **HOT_KEY_ENV})
     started, _, start_failed = _run_worker(
         python=python,
         function_id=START,
-        paths=hot_start[0],
-        env=hot_start[1],
+        paths=start[0],
+        env={**start[1], **HOT_KEY_ENV},
         events=events,
         workdir=workdir / "hot",
         profile=None,

@@ -32,21 +32,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _kind(request: Any) -> str:
-    """ "caller" for an item keyed {"pk": {"S": "caller#..."}} (store_items.key_of), "?" otherwise."""
-    try:
-        key = request.get("Key") or request.get("Item") or {}
-        return str(key["pk"]["S"]).split("#", 1)[0]
-    except (AttributeError, KeyError, TypeError):
-        return "?"
-
-
 def _pk(request: Any) -> str:
+    """The partition key of the item a request (or a transaction's part) names; "?" when it has none."""
     try:
         key = request.get("Key") or request.get("Item") or {}
         return str(key["pk"]["S"])
     except (AttributeError, KeyError, TypeError):
         return "?"
+
+
+def _kind(request: Any) -> str:
+    """ "caller" for an item keyed {"pk": {"S": "caller#..."}} (store_items.key_of), "?" otherwise."""
+    return _pk(request).split("#", 1)[0]
 
 
 def _writes(operation: str, params: dict[str, Any]) -> list[list[Any]]:

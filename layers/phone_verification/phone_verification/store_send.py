@@ -79,9 +79,9 @@ class SendTransaction:
         decided, taken, pointer = self._transact(
             guard, guard_plan, budgets, plans, now=now, latest_for=latest_for
         )
-        latest = pointer.result() if pointer else None
         if taken is None:  # the guard refused, once it had seen the prefix as it is
             return SendReservation(decided.verdict if decided else None, ())
+        latest = pointer.result() if pointer else None
         verdict = _verdict(decided, now)
         reservations = tuple(reservation(ask, plan, now) for ask, plan in zip(budgets, taken, strict=True))
         guarded = self._guard.guarded(guard, decided) if guard and decided else None
