@@ -130,6 +130,7 @@ def _install_probes(probe, spec: dict):  # type: ignore[no-untyped-def,type-arg]
     probe.install_xray()
     if spec.get("spans"):
         probe.install_spans()
+    probe.count_writes = bool(spec.get("writes"))
     if not spec.get("profile"):
         return None
     import cProfile

@@ -775,6 +775,7 @@ def _run_worker(
     profile: Path | None,
     tracing: str,
     spans: bool = False,
+    writes: bool = False,
 ) -> tuple[list[Invocation], float, list[Invocation]]:
     events_path = workdir / f"events-{function_id}-{tracing}.jsonl"
     out_path = workdir / f"out-{function_id}-{tracing}.jsonl"
@@ -793,6 +794,7 @@ def _run_worker(
         "out": str(out_path),
         "profile": str(profile) if profile else None,
         "spans": spans,
+        "writes": writes,
         "trace": tracing,
         "log": str(logs_path),
     }
@@ -1036,6 +1038,7 @@ def measure_hot_keys(
         workdir=workdir / "hot",
         profile=None,
         tracing=tracing,
+        writes=True,
     )
     sent = [
         (inv, number)
@@ -1055,6 +1058,7 @@ def measure_hot_keys(
         workdir=workdir / "hot",
         profile=None,
         tracing=tracing,
+        writes=True,
     )
     succeeded = [
         inv for inv in reported if inv not in report_failed and inv.body.get("status") == "SUCCESSFUL"

@@ -141,6 +141,9 @@ class Probe:
     # is the invocation's own time.
     profiler: Any = None
     profiling: bool = False
+    # The hot-key run only: record each DynamoDB call's items written (``Call.writes``); other runs leave
+    # that work out of the invocation's own time.
+    count_writes: bool = False
     # Analysis only: (step, start, end) of the invoking thread's steps (``install_spans``).
     spans: list[tuple[str, int, int]] = field(default_factory=list)
 
@@ -220,7 +223,8 @@ class Probe:
         call.main = threading.get_ident() == self.thread
         if service == "dynamodb":
             call.items_of = _item_kinds(operation, params)
-            call.writes = _writes(operation, params)
+            if self.count_writes:
+                call.writes = _writes(operation, params)
         if service == "dynamodb":
             if operation in _WRITES:
                 call.wru = 1.0  # a write whose condition fails still consumes its unit
